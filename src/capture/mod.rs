@@ -1,0 +1,410 @@
+//! Stage 1: capture reading.
+//!
+//! Streams classic pcap (µs/ns, both byte orders) and pcapng (several interfaces, each with its
+//! own link type, `if_tsresol` and `if_tsoffset`) with `pcap-parser`, gzip-compressed or not,
+//! and hands each packet record to a callback as a [`Frame`] with its 1-based frame number (file
+//! order, as Wireshark numbers frames) and its capture time in nanoseconds.
+//!
+//! The file is never loaded whole: the reader keeps one buffer of [`BUFFER_SIZE`] bytes (grown
+//! only for a record larger than that). A damaged or truncated tail ends the walk with a
+//! [`CaptureWarning`] so that the packets before it still count (partial results); a file that
+//! is not a capture at all is a [`CaptureError`] naming the path and byte offset.
+
+pub mod link;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+/// Initial size of the streaming read buffer.
+pub const BUFFER_SIZE: usize = 1 << 20;
+/// The largest buffer the reader grows to for one oversized record.
+const MAX_BUFFER_SIZE: usize = 64 << 20;
+
+/// A capture timestamp: nanoseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Seconds since the epoch as a float (microsecond precision is kept).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+    /// `self - earlier` in seconds (negative when the capture goes back in time).
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        (self.0.saturating_sub(earlier.0)) as f64 / 1e9
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Formats like Wireshark's `frame.time_epoch` (seconds with 9 decimals).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        write!(f, "{secs}.{nanos:09}")
+    }
+}
+
+/// The container format of a capture file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Pcap,
+    PcapNg,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pcap => "pcap",
+            Format::PcapNg => "pcapng",
+        }
+    }
+}
+
+/// One packet record of the capture.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// 1-based frame number in file order (Wireshark's `frame.number`).
+    pub number: u64,
+    pub time: Timestamp,
+    /// Link-layer header type (LINKTYPE_* value) of the interface the packet was captured on.
+    pub linktype: i32,
+    /// Captured bytes (may be shorter than `orig_len` when the snaplen cut the packet).
+    pub data: &'a [u8],
+    /// Length of the packet on the wire.
+    pub orig_len: u32,
+}
+
+/// A problem that stops reading: the file is not a capture, cannot be opened, or the header is
+/// damaged. It names the file and the byte offset where reading stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason} (at byte offset {offset})")]
+pub struct CaptureError {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// A non-fatal problem found while reading; the packets before it are analysed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureWarning {
+    pub offset: u64,
+    pub message: String,
+}
+
+/// What the walk over a capture saw.
+#[derive(Debug, Default)]
+pub struct CaptureSummary {
+    pub format: Option<Format>,
+    pub compressed: bool,
+    /// Link types in the order first seen (pcap: the header's; pcapng: per interface).
+    pub link_types: Vec<i32>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub warnings: Vec<CaptureWarning>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    linktype: i32,
+    /// Timestamp units per second.
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+/// Opens `path` (`-` is standard input) and returns a reader over its bytes, gunzipped on the fly
+/// when the content starts with the gzip magic.
+pub fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
+    let err = |reason: String| CaptureError {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason,
+    };
+    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|e| err(format!("cannot open: {e}")))?)
+    };
+    let mut buffered = BufReader::with_capacity(64 * 1024, raw);
+    let head =
+        std::io::BufRead::fill_buf(&mut buffered).map_err(|e| err(format!("cannot read: {e}")))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::read::MultiGzDecoder::new(buffered);
+        Ok((Box::new(gz), true))
+    } else {
+        Ok((Box::new(buffered), false))
+    }
+}
+
+/// Reads every packet record of the capture at `path` and calls `on_frame` for each, in file
+/// order. Returns what was seen; a damaged tail is a warning in the summary, not an error.
+pub fn read_capture(
+    path: &Path,
+    mut on_frame: impl FnMut(&Frame<'_>),
+) -> Result<CaptureSummary, CaptureError> {
+    let (input, compressed) = open(path)?;
+    let mut summary = CaptureSummary {
+        compressed,
+        ..CaptureSummary::default()
+    };
+    let mut reader = match pcap_parser::create_reader(BUFFER_SIZE, input) {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = match e {
+                PcapError::Eof => "empty file, not a capture".to_string(),
+                PcapError::HeaderNotRecognized => {
+                    "not a pcap or pcapng capture (unknown magic number)".to_string()
+                }
+                PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
+                    "file too short for a capture header".to_string()
+                }
+                other => format!("cannot read capture header: {other:?}"),
+            };
+            return Err(CaptureError {
+                path: path.to_path_buf(),
+                offset: 0,
+                reason,
+            });
+        }
+    };
+
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut legacy: Option<Interface> = None;
+    let mut frame_no: u64 = 0;
+    let mut capacity = BUFFER_SIZE;
+    loop {
+        let offset = reader.consumed() as u64;
+        match reader.next() {
+            Ok((len, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(hdr) => {
+                        summary.format = Some(Format::Pcap);
+                        let nanos =
+                            hdr.magic_number == 0xa1b2_3c4d || hdr.magic_number == 0x4d3c_b2a1;
+                        let lt = hdr.network.0;
+                        summary.link_types.push(lt);
+                        legacy = Some(Interface {
+                            linktype: lt,
+                            units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
+                            offset_secs: 0,
+                        });
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        if let Some(ifc) = legacy {
+                            frame_no += 1;
+                            let time = ts_from_parts(
+                                i64::from(b.ts_sec),
+                                u64::from(b.ts_usec),
+                                ifc.units_per_sec,
+                            );
+                            summary.packets += 1;
+                            summary.bytes += b.data.len() as u64;
+                            on_frame(&Frame {
+                                number: frame_no,
+                                time,
+                                linktype: ifc.linktype,
+                                data: b.data,
+                                orig_len: b.origlen,
+                            });
+                        }
+                    }
+                    PcapBlockOwned::NG(block) => match block {
+                        Block::SectionHeader(_) => {
+                            summary.format = Some(Format::PcapNg);
+                            // Interface ids are per section.
+                            interfaces.clear();
+                        }
+                        Block::InterfaceDescription(idb) => {
+                            let lt = idb.linktype.0;
+                            if !summary.link_types.contains(&lt) {
+                                summary.link_types.push(lt);
+                            }
+                            let units = idb.ts_resolution().unwrap_or_else(|| {
+                                summary.warnings.push(CaptureWarning {
+                                    offset,
+                                    message: format!(
+                                        "interface {} has an invalid if_tsresol {:#x}; assuming microseconds",
+                                        interfaces.len(),
+                                        idb.if_tsresol
+                                    ),
+                                });
+                                1_000_000
+                            });
+                            interfaces.push(Interface {
+                                linktype: lt,
+                                units_per_sec: units.max(1),
+                                offset_secs: idb.ts_offset(),
+                            });
+                        }
+                        Block::EnhancedPacket(epb) => {
+                            frame_no += 1;
+                            let Some(ifc) = interfaces.get(epb.if_id as usize).copied() else {
+                                summary.warnings.push(CaptureWarning {
+                                    offset,
+                                    message: format!(
+                                        "frame {frame_no}: packet refers to undeclared interface {}; skipped",
+                                        epb.if_id
+                                    ),
+                                });
+                                continue_after(&mut reader, len);
+                                continue;
+                            };
+                            let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                            let secs = raw / ifc.units_per_sec;
+                            let frac = raw % ifc.units_per_sec;
+                            let time = ts_from_parts(
+                                i64::try_from(secs)
+                                    .unwrap_or(i64::MAX / 2_000_000_000)
+                                    .saturating_add(ifc.offset_secs),
+                                frac,
+                                ifc.units_per_sec,
+                            );
+                            let caplen = (epb.caplen as usize).min(epb.data.len());
+                            let data = epb.data.get(..caplen).unwrap_or(epb.data);
+                            summary.packets += 1;
+                            summary.bytes += data.len() as u64;
+                            on_frame(&Frame {
+                                number: frame_no,
+                                time,
+                                linktype: ifc.linktype,
+                                data,
+                                orig_len: epb.origlen,
+                            });
+                        }
+                        Block::SimplePacket(spb) => {
+                            frame_no += 1;
+                            if let Some(ifc) = interfaces.first().copied() {
+                                let caplen = spb.data.len();
+                                summary.packets += 1;
+                                summary.bytes += caplen as u64;
+                                on_frame(&Frame {
+                                    number: frame_no,
+                                    time: Timestamp(0),
+                                    linktype: ifc.linktype,
+                                    data: spb.data,
+                                    orig_len: spb.origlen,
+                                });
+                            }
+                        }
+                        _ => {}
+                    },
+                }
+                reader.consume(len);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => {
+                if let Err(e) = reader.refill() {
+                    summary.warnings.push(CaptureWarning {
+                        offset,
+                        message: format!("read error: {e:?}; capture read up to here"),
+                    });
+                    break;
+                }
+            }
+            Err(PcapError::BufferTooSmall) => {
+                // One record larger than the buffer: grow it once, up to a hard cap.
+                if capacity >= MAX_BUFFER_SIZE {
+                    summary.warnings.push(CaptureWarning {
+                        offset,
+                        message: format!(
+                            "a record larger than {} MiB; capture read up to here",
+                            MAX_BUFFER_SIZE >> 20
+                        ),
+                    });
+                    break;
+                }
+                capacity *= 4;
+                if !reader.grow(capacity) {
+                    summary.warnings.push(CaptureWarning {
+                        offset,
+                        message: "could not grow the read buffer; capture read up to here".into(),
+                    });
+                    break;
+                }
+                if let Err(e) = reader.refill() {
+                    summary.warnings.push(CaptureWarning {
+                        offset,
+                        message: format!("read error: {e:?}; capture read up to here"),
+                    });
+                    break;
+                }
+            }
+            Err(PcapError::UnexpectedEof) => {
+                summary.warnings.push(CaptureWarning {
+                    offset,
+                    message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
+                });
+                break;
+            }
+            Err(e) => {
+                summary.warnings.push(CaptureWarning {
+                    offset,
+                    message: format!(
+                        "damaged record ({}); the packets before it were analysed",
+                        describe(&e)
+                    ),
+                });
+                break;
+            }
+        }
+    }
+    Ok(summary)
+}
+
+fn continue_after(reader: &mut Box<dyn PcapReaderIterator + Send>, len: usize) {
+    reader.consume(len);
+}
+
+fn describe(e: &PcapError<&[u8]>) -> String {
+    match e {
+        PcapError::NomError(_, kind) => format!("parse error {kind:?}"),
+        PcapError::OwnedNomError(_, kind) => format!("parse error {kind:?}"),
+        PcapError::ReadError => "read error".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn ts_from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Timestamp {
+    let nanos = (u128::from(frac) * 1_000_000_000u128 / u128::from(units_per_sec.max(1))) as i64;
+    Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+}
+
+/// A short human name for a LINKTYPE_* value.
+pub fn linktype_name(lt: i32) -> String {
+    match lt {
+        0 => "NULL".into(),
+        1 => "ETHERNET".into(),
+        12 | 14 | 101 => "RAW".into(),
+        108 => "LOOP".into(),
+        113 => "LINUX_SLL".into(),
+        228 => "IPV4".into(),
+        229 => "IPV6".into(),
+        276 => "LINUX_SLL2".into(),
+        other => format!("LINKTYPE_{other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_formats_like_wireshark() {
+        assert_eq!(
+            Timestamp(1_413_337_821_624_858_000).to_string(),
+            "1413337821.624858000"
+        );
+        assert_eq!(
+            ts_from_parts(1, 500_000, 1_000_000),
+            Timestamp(1_500_000_000)
+        );
+        assert_eq!(ts_from_parts(1, 5, 10), Timestamp(1_500_000_000));
+        // 2^-20 units
+        assert_eq!(ts_from_parts(0, 1 << 19, 1 << 20), Timestamp(500_000_000));
+    }
+}

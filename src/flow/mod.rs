@@ -1,0 +1,514 @@
+//! Stage 2: TCP connections.
+//!
+//! [`FlowTable`] maps both directions of a 4-tuple to one connection and numbers connections
+//! exactly as Wireshark's `tcp.stream` does: in order of first appearance, with a new index
+//! when a SYN (without ACK) arrives on a known 4-tuple with a sequence number different from
+//! that direction's base sequence number (port reuse; a retransmitted SYN keeps its stream).
+//! See Wireshark's `packet-tcp.c`, "If this is a SYN packet, then check if its seq-nr is
+//! different from the base_seq of the retrieved conversation".
+//!
+//! A connection is never split by silence: an open connection is kept for
+//! [`IDLE_EXPIRY_SECS`] of capture time without a packet; a closed one (RST, or FIN both
+//! ways) is finalised [`LINGER_SECS`] after its last packet, so that a late RST still lands
+//! on it. Finalising runs the connection's reassemblers dry and turns it into a
+//! [`Timeline`]; its state is dropped, and only a small tombstone stays to keep the stream
+//! numbering of late packets right.
+
+pub mod reassembly;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::capture::link::TcpSegment;
+use crate::capture::{Frame, Timestamp};
+use crate::timeline::{Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, RoleBasis, Timeline};
+use crate::tls::{EventSink, TlsConn};
+use reassembly::{Chunk, Reassembler, SegmentKind};
+
+/// An open connection without packets for this long (capture time) is finalised.
+pub const IDLE_EXPIRY_SECS: i64 = 3600;
+/// A closed connection is finalised this long after its last packet.
+pub const LINGER_SECS: i64 = 300;
+/// Most events one connection keeps (alerts and TCP closes are always kept).
+pub const MAX_EVENTS: usize = 1024;
+/// Hard cap, even for events that are always kept.
+const MAX_EVENTS_HARD: usize = 16 * 1024;
+/// How often (capture time) the table looks for connections to finalise.
+const SWEEP_EVERY_SECS: i64 = 10;
+
+/// An event before the client side is known: `side` 0 sent the connection's first packet.
+#[derive(Clone, Debug)]
+struct RawEvent {
+    frame: u64,
+    time: Timestamp,
+    side: u8,
+    kind: EventKind,
+}
+
+#[derive(Debug, Default)]
+struct Events {
+    list: Vec<RawEvent>,
+    dropped: u64,
+}
+
+impl Events {
+    fn push(&mut self, side: usize, frame: u64, time: Timestamp, kind: EventKind) {
+        let side = u8::from(side != 0);
+        if let EventKind::AppData { records, bytes, .. } = &kind
+            && let Some(RawEvent {
+                side: s,
+                kind:
+                    EventKind::AppData {
+                        records: r,
+                        bytes: b,
+                        last_frame,
+                    },
+                ..
+            }) = self.list.last_mut()
+            && *s == side
+        {
+            *r = r.saturating_add(*records);
+            *b = b.saturating_add(*bytes);
+            *last_frame = frame;
+            return;
+        }
+        let always = matches!(
+            kind,
+            EventKind::Alert { .. }
+                | EventKind::EncryptedAlert { .. }
+                | EventKind::Fin
+                | EventKind::Rst
+                | EventKind::ClientHello(_)
+                | EventKind::ServerHello(_)
+                | EventKind::HelloRequest
+                | EventKind::EncryptedHandshake { .. }
+        );
+        if self.list.len() >= MAX_EVENTS_HARD || (self.list.len() >= MAX_EVENTS && !always) {
+            self.dropped += 1;
+            return;
+        }
+        self.list.push(RawEvent {
+            frame,
+            time,
+            side,
+            kind,
+        });
+    }
+}
+
+/// Counts application data as the TLS layer reports it.
+struct Sink<'a> {
+    events: &'a mut Events,
+    stats: &'a mut [DirStats; 2],
+}
+
+impl EventSink for Sink<'_> {
+    fn emit(&mut self, side: usize, frame: u64, time: Timestamp, kind: EventKind) {
+        if let EventKind::AppData { records, bytes, .. } = &kind
+            && let Some(s) = self.stats.get_mut(side)
+        {
+            s.app_records += u64::from(*records);
+            s.app_bytes += *bytes;
+        }
+        self.events.push(side, frame, time, kind);
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: u64,
+    /// Side 0: the sender of the first packet.
+    a: SocketAddr,
+    b: SocketAddr,
+    first_frame: u64,
+    first_time: Timestamp,
+    last_frame: u64,
+    last_time: Timestamp,
+    activity: Option<(u64, Timestamp)>,
+    base_seq: [Option<u32>; 2],
+    syn_side: Option<usize>,
+    synack_side: Option<usize>,
+    syn_isn: Option<u32>,
+    fin: [bool; 2],
+    rst: bool,
+    midstream: bool,
+    reasm: [Reassembler; 2],
+    tls: TlsConn,
+    events: Events,
+    stats: [DirStats; 2],
+}
+
+/// Feeds reassembled chunks of `side` into TLS and records gaps.
+fn deliver_to(
+    side: usize,
+    tls: &mut TlsConn,
+    events: &mut Events,
+    stats: &mut [DirStats; 2],
+    time: Timestamp,
+    gap_frame: u64,
+) -> impl FnMut(Chunk<'_>) {
+    move |chunk| match chunk {
+        Chunk::Data { bytes, frame } => {
+            let mut sink = Sink {
+                events: &mut *events,
+                stats: &mut *stats,
+            };
+            tls.on_data(side, bytes, frame, time, &mut sink);
+        }
+        Chunk::Gap { len } => {
+            if let Some(s) = stats.get_mut(side) {
+                s.gap_bytes += len;
+            }
+            events.push(side, gap_frame, time, EventKind::Gap { bytes: len });
+            tls.on_gap(side);
+        }
+    }
+}
+
+impl Conn {
+    fn new(stream: u64, seg: &TcpSegment<'_>, frame: &Frame<'_>) -> Self {
+        Conn {
+            stream,
+            a: seg.src,
+            b: seg.dst,
+            first_frame: frame.number,
+            first_time: frame.time,
+            last_frame: frame.number,
+            last_time: frame.time,
+            activity: None,
+            base_seq: [None; 2],
+            syn_side: None,
+            synack_side: None,
+            syn_isn: None,
+            fin: [false; 2],
+            rst: false,
+            midstream: false,
+            reasm: [Reassembler::default(), Reassembler::default()],
+            tls: TlsConn::default(),
+            events: Events::default(),
+            stats: [DirStats::default(); 2],
+        }
+    }
+
+    fn side_of(&self, src: SocketAddr) -> usize {
+        usize::from(src != self.a)
+    }
+
+    fn closed(&self) -> bool {
+        self.rst || (self.fin[0] && self.fin[1])
+    }
+
+    fn packet(&mut self, seg: &TcpSegment<'_>, frame: &Frame<'_>) {
+        let side = self.side_of(seg.src);
+        let other = 1 - side;
+        let (num, time) = (frame.number, frame.time);
+        self.last_frame = num;
+        self.last_time = time;
+        self.base_seq[side].get_or_insert(seg.seq);
+        self.stats[side].packets += 1;
+        self.stats[side].bytes += u64::from(seg.wire_len);
+        let flags = seg.flags;
+
+        // A keep-alive probe is not activity.
+        let keepalive = seg.wire_len <= 1
+            && !flags.syn()
+            && !flags.fin()
+            && !flags.rst()
+            && self.reasm[side]
+                .next_seq()
+                .is_some_and(|n| seg.seq == n.wrapping_sub(1));
+        if !keepalive {
+            if let Some((last_frame, last_time)) = self.activity {
+                let secs = time.secs_since(last_time);
+                if secs >= IDLE_EVENT_SECS {
+                    self.events.push(
+                        side,
+                        num,
+                        time,
+                        EventKind::Idle {
+                            secs,
+                            after_frame: last_frame,
+                        },
+                    );
+                }
+            }
+            self.activity = Some((num, time));
+        }
+
+        if flags.syn() {
+            if flags.ack() {
+                if self.synack_side.is_none() {
+                    self.synack_side = Some(side);
+                    self.events.push(side, num, time, EventKind::SynAck);
+                }
+            } else {
+                let retransmission = self.syn_isn == Some(seg.seq);
+                if self.syn_side.is_none() {
+                    self.syn_side = Some(side);
+                    self.syn_isn = Some(seg.seq);
+                }
+                self.events
+                    .push(side, num, time, EventKind::Syn { retransmission });
+            }
+            self.reasm[side].syn(seg.seq);
+        }
+        if flags.rst() {
+            self.rst = true;
+            self.events.push(side, num, time, EventKind::Rst);
+        }
+
+        let data_seq = if flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        if seg.wire_len > 0 && !flags.rst() {
+            if self.reasm[side].start_midstream(data_seq) {
+                self.midstream = true;
+                self.tls.on_gap(side);
+            }
+            let Conn {
+                reasm,
+                tls,
+                events,
+                stats,
+                ..
+            } = self;
+            let kind = {
+                let mut deliver = deliver_to(side, tls, events, stats, time, num);
+                reasm[side].segment(data_seq, seg.payload, seg.wire_len, num, &mut deliver)
+            };
+            if kind == SegmentKind::Retransmission {
+                stats[side].retransmissions += 1;
+                if stats[side].retransmissions <= 64 {
+                    events.push(
+                        side,
+                        num,
+                        time,
+                        EventKind::Retransmission {
+                            bytes: seg.wire_len,
+                        },
+                    );
+                }
+            }
+        }
+        if flags.ack() && !flags.rst() {
+            let Conn {
+                reasm,
+                tls,
+                events,
+                stats,
+                ..
+            } = self;
+            let mut deliver = deliver_to(other, tls, events, stats, time, num);
+            reasm[other].acked(seg.ack, &mut deliver);
+        }
+        if flags.fin() && self.reasm[side].fin(data_seq.wrapping_add(seg.wire_len)) {
+            self.fin[side] = true;
+            self.events.push(side, num, time, EventKind::Fin);
+        }
+    }
+
+    fn finish(mut self) -> Timeline {
+        for side in 0..2 {
+            let Conn {
+                reasm,
+                tls,
+                events,
+                stats,
+                last_frame,
+                last_time,
+                ..
+            } = &mut self;
+            let mut deliver = deliver_to(side, tls, events, stats, *last_time, *last_frame);
+            reasm[side].flush_all(&mut deliver);
+        }
+        let (client_side, role_basis) = if let Some(s) = self.syn_side {
+            (s, RoleBasis::Syn)
+        } else if let Some(s) = self.synack_side {
+            (1 - s, RoleBasis::SynAck)
+        } else if let Some(s) = self.tls.client_side() {
+            (s, RoleBasis::ClientHello)
+        } else if let Some(s) = self.tls.server_side() {
+            (1 - s, RoleBasis::ServerHello)
+        } else {
+            let (pa, pb) = (self.a.port(), self.b.port());
+            let a_is_client = match (pa < 1024, pb < 1024) {
+                (false, true) => true,
+                (true, false) => false,
+                _ => pa >= pb,
+            };
+            (usize::from(!a_is_client), RoleBasis::Port)
+        };
+        let (client, server) = if client_side == 0 {
+            (self.a, self.b)
+        } else {
+            (self.b, self.a)
+        };
+        let dir = |side: u8| {
+            if usize::from(side) == client_side {
+                Dir::ClientToServer
+            } else {
+                Dir::ServerToClient
+            }
+        };
+        let events = std::mem::take(&mut self.events.list)
+            .into_iter()
+            .map(|e| Event {
+                frame: e.frame,
+                time: e.time,
+                dir: dir(e.side),
+                kind: e.kind,
+            })
+            .collect();
+        Timeline {
+            stream: self.stream,
+            client,
+            server,
+            role_basis,
+            first_frame: self.first_frame,
+            first_time: self.first_time,
+            last_frame: self.last_frame,
+            last_time: self.last_time,
+            events,
+            events_dropped: self.events.dropped,
+            c2s: self.stats[client_side],
+            s2c: self.stats[1 - client_side],
+            midstream: self.syn_side.is_none() && self.synack_side.is_none(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Slot {
+    Live(Box<Conn>),
+    /// A finalised connection: just enough to number late packets and spot port reuse.
+    Done {
+        stream: u64,
+        a: SocketAddr,
+        base_seq: [Option<u32>; 2],
+    },
+}
+
+fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// All TCP connections of one capture.
+#[derive(Debug, Default)]
+pub struct FlowTable {
+    map: HashMap<(SocketAddr, SocketAddr), Slot>,
+    next_stream: u64,
+    last_sweep: Option<Timestamp>,
+    /// Packets that arrived on a connection already finalised.
+    pub late_packets: u64,
+}
+
+impl FlowTable {
+    /// Number of `tcp.stream` indices handed out so far.
+    pub fn streams(&self) -> u64 {
+        self.next_stream
+    }
+
+    /// One TCP segment; connections that finish are handed to `done`.
+    pub fn packet(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        frame: &Frame<'_>,
+        done: &mut dyn FnMut(Timeline),
+    ) {
+        let k = key(seg.src, seg.dst);
+        let is_syn = seg.flags.syn() && !seg.flags.ack();
+        let reuse = match self.map.get(&k) {
+            None => None,
+            Some(Slot::Live(c)) => {
+                let side = c.side_of(seg.src);
+                Some(is_syn && c.base_seq[side].is_some_and(|b| b != seg.seq))
+            }
+            Some(Slot::Done { a, base_seq, .. }) => {
+                let side = usize::from(seg.src != *a);
+                Some(is_syn && base_seq[side].is_none_or(|b| b != seg.seq))
+            }
+        };
+        match reuse {
+            Some(false) => match self.map.get_mut(&k) {
+                Some(Slot::Live(c)) => c.packet(seg, frame),
+                _ => self.late_packets += 1,
+            },
+            Some(true) | None => {
+                if let Some(Slot::Live(old)) = self.map.remove(&k) {
+                    done(old.finish());
+                }
+                let mut c = Box::new(Conn::new(self.next_stream, seg, frame));
+                self.next_stream += 1;
+                c.packet(seg, frame);
+                self.map.insert(k, Slot::Live(c));
+            }
+        }
+        self.maybe_sweep(frame.time, done);
+    }
+
+    fn maybe_sweep(&mut self, now: Timestamp, done: &mut dyn FnMut(Timeline)) {
+        let due = match self.last_sweep {
+            None => {
+                self.last_sweep = Some(now);
+                false
+            }
+            Some(t) => now.0.saturating_sub(t.0) >= SWEEP_EVERY_SECS * 1_000_000_000,
+        };
+        if !due {
+            return;
+        }
+        self.last_sweep = Some(now);
+        let mut expired: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+        for (k, slot) in &self.map {
+            if let Slot::Live(c) = slot {
+                let quiet = now.0.saturating_sub(c.last_time.0) / 1_000_000_000;
+                if (c.closed() && quiet >= LINGER_SECS) || quiet >= IDLE_EXPIRY_SECS {
+                    expired.push(*k);
+                }
+            }
+        }
+        // Finalise in stream order so that output does not depend on hash order.
+        let mut finished: Vec<Box<Conn>> = Vec::with_capacity(expired.len());
+        for k in expired {
+            if let Some(Slot::Live(c)) = self.map.remove(&k) {
+                self.map.insert(
+                    k,
+                    Slot::Done {
+                        stream: c.stream,
+                        a: c.a,
+                        base_seq: c.base_seq,
+                    },
+                );
+                finished.push(c);
+            }
+        }
+        finished.sort_by_key(|c| c.stream);
+        for c in finished {
+            done(c.finish());
+        }
+    }
+
+    /// End of the capture: every remaining connection is finalised, in stream order.
+    pub fn finish(&mut self, done: &mut dyn FnMut(Timeline)) {
+        let mut live: Vec<Box<Conn>> = Vec::new();
+        for (_, slot) in self.map.drain() {
+            if let Slot::Live(c) = slot {
+                live.push(c);
+            }
+        }
+        live.sort_by_key(|c| c.stream);
+        for c in live {
+            done(c.finish());
+        }
+    }
+
+    /// The stream index of a finalised or live connection (for tests).
+    pub fn stream_of(&self, a: SocketAddr, b: SocketAddr) -> Option<u64> {
+        match self.map.get(&key(a, b))? {
+            Slot::Live(c) => Some(c.stream),
+            Slot::Done { stream, .. } => Some(*stream),
+        }
+    }
+}

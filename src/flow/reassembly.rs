@@ -1,0 +1,357 @@
+//! Per-direction TCP reassembly.
+//!
+//! Invariant: `next` is the sequence number of the first byte not yet delivered; every byte
+//! before it has been delivered exactly once (as data or as a declared gap). `pending` holds
+//! out-of-order segments strictly after `next`, sorted by sequence number, non-overlapping,
+//! with at most [`MAX_PENDING_SEGMENTS`] entries and [`MAX_PENDING_BYTES`] bytes.
+//!
+//! All sequence arithmetic is modulo 2^32 (RFC 793 §3.3, RFC 1982 serial arithmetic) and
+//! never panics: a segment is placed by `seq.wrapping_sub(next) as i32`.
+//!
+//! In-order payload is handed out as a borrowed slice (no copy). Only out-of-order segments are
+//! copied, and when the buffer is full, the peer acknowledged past a hole, or the connection
+//! ends, the hole is declared a [`Chunk::Gap`] and delivery resumes after it.
+
+/// How many out-of-order segments one direction may hold.
+pub const MAX_PENDING_SEGMENTS: usize = 64;
+/// How many out-of-order bytes one direction may hold.
+pub const MAX_PENDING_BYTES: usize = 256 * 1024;
+/// A segment more than this far ahead of `next` is treated as a gap right away.
+const MAX_AHEAD: i64 = 4 * 1024 * 1024;
+
+/// Something handed to the consumer, in stream order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    Data { bytes: &'a [u8], frame: u64 },
+    Gap { len: u64 },
+}
+
+/// What a segment was, relative to what had been seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// Bytes delivered (possibly after an overlap was trimmed).
+    InOrder,
+    /// Ahead of the next expected byte: buffered (or a gap was declared).
+    OutOfOrder,
+    /// Every byte had been seen already.
+    Retransmission,
+    /// A keep-alive probe: one byte (or none) just before `next`.
+    KeepAlive,
+    /// No payload.
+    Empty,
+}
+
+#[derive(Debug)]
+struct Pending {
+    seq: u32,
+    frame: u64,
+    data: Vec<u8>,
+    /// Bytes on the wire beyond `data` (snaplen cut).
+    missing_tail: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    next: Option<u32>,
+    pending: Vec<Pending>,
+    pending_bytes: usize,
+    /// Sequence number right after the FIN, once seen.
+    fin_seq: Option<u32>,
+}
+
+fn diff(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b) as i32)
+}
+
+impl Reassembler {
+    /// The next expected sequence number, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.next
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// A SYN with initial sequence number `isn`: data starts at `isn + 1`.
+    pub fn syn(&mut self, isn: u32) {
+        if self.next.is_none() {
+            self.next = Some(isn.wrapping_add(1));
+        }
+    }
+
+    /// Records the FIN's position; returns false if this FIN was seen before.
+    pub fn fin(&mut self, seq_after_payload: u32) -> bool {
+        if self.fin_seq.is_some() {
+            return false;
+        }
+        self.fin_seq = Some(seq_after_payload.wrapping_add(1));
+        true
+    }
+
+    /// Starts the stream at `seq` (no SYN seen). Returns true if this started it.
+    pub fn start_midstream(&mut self, seq: u32) -> bool {
+        if self.next.is_none() {
+            self.next = Some(seq);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One segment with `wire_len` bytes on the wire, of which `payload` were captured.
+    pub fn segment<'a>(
+        &mut self,
+        seq: u32,
+        payload: &'a [u8],
+        wire_len: u32,
+        frame: u64,
+        deliver: &mut dyn FnMut(Chunk<'_>),
+    ) -> SegmentKind {
+        if wire_len == 0 {
+            return SegmentKind::Empty;
+        }
+        let next = match self.next {
+            Some(n) => n,
+            None => {
+                self.next = Some(seq);
+                seq
+            }
+        };
+        let off = diff(seq, next);
+        let end = off + i64::from(wire_len);
+        if end <= 0 {
+            if wire_len <= 1 && off == -1 {
+                return SegmentKind::KeepAlive;
+            }
+            return SegmentKind::Retransmission;
+        }
+        if off > 0 {
+            if off > MAX_AHEAD {
+                // Far ahead: we lost track; declare the hole and restart here.
+                self.flush_all(deliver);
+                deliver(Chunk::Gap { len: off as u64 });
+                self.next = Some(seq);
+                self.deliver_in_order(seq, payload, wire_len, frame, deliver);
+                return SegmentKind::OutOfOrder;
+            }
+            self.buffer(seq, payload, wire_len, frame);
+            if self.pending.len() > MAX_PENDING_SEGMENTS || self.pending_bytes > MAX_PENDING_BYTES {
+                self.skip_first_hole(deliver);
+            }
+            return SegmentKind::OutOfOrder;
+        }
+        // off <= 0 < end: trim the part already delivered.
+        let skip = usize::try_from(-off).unwrap_or(usize::MAX);
+        let new_payload = payload.get(skip..).unwrap_or_default();
+        let new_wire = wire_len.saturating_sub(u32::try_from(skip).unwrap_or(u32::MAX));
+        self.deliver_in_order(next, new_payload, new_wire, frame, deliver);
+        self.drain(deliver);
+        SegmentKind::InOrder
+    }
+
+    fn deliver_in_order(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        wire_len: u32,
+        frame: u64,
+        deliver: &mut dyn FnMut(Chunk<'_>),
+    ) {
+        let captured = payload.len().min(wire_len as usize);
+        if captured > 0 {
+            deliver(Chunk::Data {
+                bytes: &payload[..captured],
+                frame,
+            });
+        }
+        let missing = u64::from(wire_len) - captured as u64;
+        if missing > 0 {
+            deliver(Chunk::Gap { len: missing });
+        }
+        self.next = Some(seq.wrapping_add(wire_len));
+    }
+
+    fn buffer(&mut self, seq: u32, payload: &[u8], wire_len: u32, frame: u64) {
+        let Some(next) = self.next else { return };
+        let off = diff(seq, next);
+        // Keep the list sorted; drop a segment that starts where one already does (a
+        // retransmission of buffered data) and keep the longer one.
+        let pos = self.pending.partition_point(|p| diff(p.seq, next) < off);
+        if let Some(p) = self.pending.get_mut(pos)
+            && p.seq == seq
+        {
+            if payload.len() > p.data.len() {
+                self.pending_bytes = self.pending_bytes - p.data.len() + payload.len();
+                p.data = payload.to_vec();
+                p.missing_tail = wire_len - payload.len().min(wire_len as usize) as u32;
+            }
+            return;
+        }
+        let captured = payload.len().min(wire_len as usize);
+        self.pending_bytes += captured;
+        self.pending.insert(
+            pos,
+            Pending {
+                seq,
+                frame,
+                data: payload[..captured].to_vec(),
+                missing_tail: wire_len - captured as u32,
+            },
+        );
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    fn drain(&mut self, deliver: &mut dyn FnMut(Chunk<'_>)) {
+        while let (Some(next), Some(first)) = (self.next, self.pending.first()) {
+            let off = diff(first.seq, next);
+            if off > 0 {
+                return;
+            }
+            let p = self.pending.remove(0);
+            self.pending_bytes -= p.data.len();
+            let wire = u32::try_from(p.data.len()).unwrap_or(u32::MAX) + p.missing_tail;
+            let end = off + i64::from(wire);
+            if end <= 0 {
+                continue;
+            }
+            let skip = usize::try_from(-off).unwrap_or(usize::MAX);
+            let bytes = p.data.get(skip..).unwrap_or_default();
+            let new_wire = wire.saturating_sub(u32::try_from(skip).unwrap_or(u32::MAX));
+            self.deliver_in_order(next, bytes, new_wire, p.frame, deliver);
+        }
+    }
+
+    /// Declares the hole before the first buffered segment lost and delivers what follows.
+    pub fn skip_first_hole(&mut self, deliver: &mut dyn FnMut(Chunk<'_>)) {
+        let (Some(next), Some(first)) = (self.next, self.pending.first()) else {
+            return;
+        };
+        let hole = diff(first.seq, next);
+        if hole > 0 {
+            deliver(Chunk::Gap { len: hole as u64 });
+            self.next = Some(first.seq);
+        }
+        self.drain(deliver);
+    }
+
+    /// The peer acknowledged up to `ack`: bytes before it that we never saw were lost by the
+    /// capture, not the network. Declares holes up to the acknowledged point.
+    pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) {
+        let Some(next) = self.next else { return };
+        // Ignore the FIN's sequence slot.
+        let limit = match self.fin_seq {
+            Some(f) if diff(ack, f) >= 0 => f.wrapping_sub(1),
+            _ => ack,
+        };
+        while let Some(first) = self.pending.first() {
+            if diff(first.seq, next) > 0 && diff(limit, first.seq) >= 0 {
+                self.skip_first_hole(deliver);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// End of the connection: everything buffered is delivered, holes declared.
+    pub fn flush_all(&mut self, deliver: &mut dyn FnMut(Chunk<'_>)) {
+        while self.has_pending() {
+            self.skip_first_hole(deliver);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &mut Reassembler, seq: u32, data: &[u8], frame: u64) -> (SegmentKind, Vec<String>) {
+        let mut got = Vec::new();
+        let kind = r.segment(seq, data, data.len() as u32, frame, &mut |c| match c {
+            Chunk::Data { bytes, frame } => {
+                got.push(format!("{}@{frame}", String::from_utf8_lossy(bytes)))
+            }
+            Chunk::Gap { len } => got.push(format!("gap{len}")),
+        });
+        (kind, got)
+    }
+
+    // --- in-order ---------------------------------------------------------------------------
+    #[test]
+    fn in_order_delivers_borrowed_and_wraps() {
+        let mut r = Reassembler::default();
+        r.syn(u32::MAX - 1);
+        assert_eq!(
+            run(&mut r, u32::MAX, b"ab", 1),
+            (SegmentKind::InOrder, vec!["ab@1".into()])
+        );
+        assert_eq!(
+            run(&mut r, 1, b"cd", 2),
+            (SegmentKind::InOrder, vec!["cd@2".into()])
+        );
+    }
+
+    // --- out of order, retransmission, overlap -------------------------------------------------
+    #[test]
+    fn out_of_order_then_fill() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        assert_eq!(run(&mut r, 4, b"def", 2).0, SegmentKind::OutOfOrder);
+        assert_eq!(run(&mut r, 1, b"abc", 3).1, vec!["abc@3", "def@2"]);
+    }
+
+    #[test]
+    fn retransmission_overlap_and_keepalive() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, 1, b"abcd", 1);
+        assert_eq!(run(&mut r, 1, b"abcd", 2).0, SegmentKind::Retransmission);
+        assert_eq!(run(&mut r, 3, b"cdef", 3).1, vec!["ef@3"]);
+        assert_eq!(run(&mut r, 6, b"x", 4).0, SegmentKind::KeepAlive);
+    }
+
+    // --- loss ---------------------------------------------------------------------------------
+    #[test]
+    fn ack_past_a_hole_declares_gap() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, 1, b"ab", 1);
+        run(&mut r, 6, b"fg", 2);
+        let mut got = Vec::new();
+        r.acked(8, &mut |c| got.push(format!("{c:?}")));
+        assert_eq!(
+            got,
+            vec!["Gap { len: 3 }", "Data { bytes: [102, 103], frame: 2 }"]
+        );
+        assert!(!r.has_pending());
+    }
+
+    #[test]
+    fn snaplen_cut_is_a_gap() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        let mut got = Vec::new();
+        r.segment(1, b"ab", 10, 1, &mut |c| got.push(format!("{c:?}")));
+        assert_eq!(
+            got,
+            vec!["Data { bytes: [97, 98], frame: 1 }", "Gap { len: 8 }"]
+        );
+        assert_eq!(r.next_seq(), Some(11));
+    }
+
+    #[test]
+    fn buffer_is_bounded() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        let mut gaps = 0;
+        for i in 0..(MAX_PENDING_SEGMENTS as u32 + 10) {
+            r.segment(100 + i * 10, b"x", 1, 1, &mut |c| {
+                if matches!(c, Chunk::Gap { .. }) {
+                    gaps += 1;
+                }
+            });
+        }
+        assert!(r.pending.len() <= MAX_PENDING_SEGMENTS);
+        assert!(gaps > 0);
+    }
+}

@@ -1,0 +1,179 @@
+//! JSON wire types. The schema is a contract documented in `docs/json.md`: fields are added,
+//! never renamed or removed.
+
+use serde::Serialize;
+
+use super::{ConnReport, FileReport};
+use crate::capture::linktype_name;
+use crate::rules::Finding;
+use crate::timeline::DirStats;
+
+#[derive(Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+pub const TOOL: Tool = Tool {
+    name: env!("CARGO_PKG_NAME"),
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+#[derive(Serialize)]
+pub struct Document<'a> {
+    pub tool: Tool,
+    pub files: Vec<JsonFile<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct LinkType {
+    pub linktype: i32,
+    pub name: String,
+}
+
+#[derive(Serialize)]
+pub struct JsonFile<'a> {
+    pub path: &'a str,
+    pub format: Option<&'a str>,
+    pub compressed: bool,
+    pub link_types: Vec<LinkType>,
+    pub packets: u64,
+    pub tcp_streams: u64,
+    pub warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    pub connections: Vec<JsonConn<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct Traffic {
+    pub packets: u64,
+    pub bytes: u64,
+    pub tls_app_records: u64,
+    pub tls_app_bytes: u64,
+    pub retransmissions: u64,
+    pub missing_bytes: u64,
+}
+
+impl From<&DirStats> for Traffic {
+    fn from(s: &DirStats) -> Self {
+        Traffic {
+            packets: s.packets,
+            bytes: s.bytes,
+            tls_app_records: s.app_records,
+            tls_app_bytes: s.app_bytes,
+            retransmissions: s.retransmissions,
+            missing_bytes: s.gap_bytes,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct JsonConn<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'a str>,
+    pub stream: u64,
+    pub client: &'a str,
+    pub server: &'a str,
+    pub sni: Option<&'a str>,
+    pub alpn: Option<&'a str>,
+    pub alpn_offered: &'a [String],
+    pub tls_version: Option<&'a str>,
+    pub cipher: Option<&'a str>,
+    pub outcome: &'static str,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub first_time: f64,
+    pub last_time: f64,
+    pub transcript: &'a str,
+    pub c2s: Traffic,
+    pub s2c: Traffic,
+    pub findings: Vec<JsonFinding<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JsonFinding<'a> {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub summary: &'a str,
+    pub explanation: String,
+    pub fix: &'static str,
+    pub frames: &'a [u64],
+    pub time: f64,
+    pub evidence: &'static str,
+    pub filter: String,
+}
+
+pub fn finding<'a>(c: &ConnReport, f: &'a Finding) -> JsonFinding<'a> {
+    let meta = f.rule.meta();
+    let explanation = match &f.detail {
+        Some(d) => format!("{} {}", meta.explanation, d),
+        None => meta.explanation.to_string(),
+    };
+    JsonFinding {
+        rule: meta.name,
+        severity: f.severity.as_str(),
+        summary: &f.summary,
+        explanation,
+        fix: meta.fix,
+        frames: &f.frames,
+        time: f.time.as_secs_f64(),
+        evidence: match f.evidence {
+            crate::rules::Evidence::Seen => "seen",
+            crate::rules::Evidence::Inferred => "inferred",
+        },
+        filter: format!("tcp.stream eq {}", c.stream),
+    }
+}
+
+pub fn conn<'a>(c: &'a ConnReport, path: Option<&'a str>) -> JsonConn<'a> {
+    JsonConn {
+        path,
+        stream: c.stream,
+        client: &c.client,
+        server: &c.server,
+        sni: c.sni.as_deref(),
+        alpn: c.alpn.as_deref(),
+        alpn_offered: &c.alpn_offered,
+        tls_version: c.tls_version.as_deref(),
+        cipher: c.cipher.as_deref(),
+        outcome: c.outcome.as_str(),
+        first_frame: c.first_frame,
+        last_frame: c.last_frame,
+        first_time: c.first_time.as_secs_f64(),
+        last_time: c.last_time.as_secs_f64(),
+        transcript: &c.transcript,
+        c2s: (&c.c2s).into(),
+        s2c: (&c.s2c).into(),
+        findings: c.findings.iter().map(|f| finding(c, f)).collect(),
+    }
+}
+
+pub fn file(r: &FileReport) -> JsonFile<'_> {
+    JsonFile {
+        path: &r.path,
+        format: r.format,
+        compressed: r.compressed,
+        link_types: r
+            .link_types
+            .iter()
+            .map(|&lt| LinkType {
+                linktype: lt,
+                name: linktype_name(lt),
+            })
+            .collect(),
+        packets: r.packets,
+        tcp_streams: r.tcp_streams,
+        warnings: &r.warnings,
+        error: r.error.as_deref(),
+        connections: r.connections.iter().map(|c| conn(c, None)).collect(),
+    }
+}
+
+/// The whole document for `--format json`.
+pub fn document(files: &[FileReport]) -> Document<'_> {
+    Document {
+        tool: TOOL,
+        files: files.iter().map(file).collect(),
+    }
+}

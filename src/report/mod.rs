@@ -1,0 +1,133 @@
+//! Stage 6: reports. One model ([`FileReport`], [`ConnReport`]) and one renderer per format:
+//! [`table`] (the human report), [`json`] (the JSON document and JSON Lines; wire types kept
+//! apart, documented in `docs/json.md`).
+
+pub mod json;
+pub mod table;
+
+use crate::capture::Timestamp;
+use crate::rules::{Finding, Severity};
+use crate::timeline::{DirStats, Outcome, Timeline};
+use crate::tls::cipher_name;
+
+/// One connection as reported.
+#[derive(Clone, Debug)]
+pub struct ConnReport {
+    pub stream: u64,
+    pub client: String,
+    pub server: String,
+    pub sni: Option<String>,
+    /// The ALPN protocol the server selected, else the client's offer joined by ",".
+    pub alpn: Option<String>,
+    pub alpn_offered: Vec<String>,
+    pub tls_version: Option<String>,
+    pub cipher: Option<String>,
+    pub outcome: Outcome,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub first_time: Timestamp,
+    pub last_time: Timestamp,
+    pub transcript: String,
+    pub c2s: DirStats,
+    pub s2c: DirStats,
+    pub findings: Vec<Finding>,
+}
+
+impl ConnReport {
+    pub fn new(t: &Timeline, findings: Vec<Finding>) -> ConnReport {
+        let ch = t.client_hello().map(|(_, ch)| ch);
+        let sh = t.server_hello().map(|(_, sh)| sh);
+        ConnReport {
+            stream: t.stream,
+            client: t.client.to_string(),
+            server: t.server.to_string(),
+            sni: t.sni().map(str::to_string),
+            alpn: sh.and_then(|s| s.alpn.clone()),
+            alpn_offered: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
+            tls_version: sh.map(|s| s.version.to_string()),
+            cipher: sh.filter(|s| s.cipher != 0).map(|s| cipher_name(s.cipher)),
+            outcome: t.outcome(),
+            first_frame: t.first_frame,
+            last_frame: t.last_frame,
+            first_time: t.first_time,
+            last_time: t.last_time,
+            transcript: t.transcript(),
+            c2s: t.c2s,
+            s2c: t.s2c,
+            findings,
+        }
+    }
+
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// One capture file as reported.
+#[derive(Clone, Debug, Default)]
+pub struct FileReport {
+    pub path: String,
+    pub format: Option<&'static str>,
+    pub compressed: bool,
+    pub link_types: Vec<i32>,
+    pub packets: u64,
+    pub tcp_streams: u64,
+    pub warnings: Vec<String>,
+    /// The file could not be read at all.
+    pub error: Option<String>,
+    pub connections: Vec<ConnReport>,
+}
+
+impl FileReport {
+    pub fn findings(&self) -> impl Iterator<Item = (&ConnReport, &Finding)> {
+        self.connections
+            .iter()
+            .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
+    }
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings().filter(|(_, f)| f.severity == s).count()
+    }
+}
+
+/// Formats a capture time as UTC `YYYY-MM-DD HH:MM:SS.ffffff`.
+pub fn utc(t: Timestamp) -> String {
+    let secs = t.0.div_euclid(1_000_000_000);
+    let micros = t.0.rem_euclid(1_000_000_000) / 1000;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(Timestamp(0)), "1970-01-01 00:00:00.000000");
+        assert_eq!(
+            utc(Timestamp(1_704_067_200_500_000_000)),
+            "2024-01-01 00:00:00.500000"
+        );
+        assert_eq!(
+            utc(Timestamp(951_782_400_000_000_000)),
+            "2000-02-29 00:00:00.000000"
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! Stage 4: the per-connection timeline — the facts rules read.
+//!
+//! Like Zeek's `events.bif`, each [`EventKind`] variant is one documented fact with a direction.
+//! Rules never look at bytes; they read a finished [`Timeline`]: its events in capture order
+//! (frame number, time, direction) and a summary of the connection.
+//!
+//! The transcript ([`Timeline::transcript`]) is a compact history in the spirit of Zeek's
+//! `ssl_history`: one letter per TLS message, alert or TCP close, upper case when the client
+//! sent it, lower case for the server. The alphabet is documented in `docs/json.md` and in
+//! [`EventKind::letter`].
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::capture::Timestamp;
+use crate::tls::{CertInfo, ClientHelloInfo, ServerHelloInfo, TlsVersion};
+
+/// Which way a packet or message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Dir {
+    #[serde(rename = "c2s")]
+    ClientToServer,
+    #[serde(rename = "s2c")]
+    ServerToClient,
+}
+
+impl Dir {
+    pub fn is_client(self) -> bool {
+        self == Dir::ClientToServer
+    }
+    /// "client" or "server": the side that sent it.
+    pub fn sender(self) -> &'static str {
+        match self {
+            Dir::ClientToServer => "client",
+            Dir::ServerToClient => "server",
+        }
+    }
+    pub fn receiver(self) -> &'static str {
+        match self {
+            Dir::ClientToServer => "server",
+            Dir::ServerToClient => "client",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dir::ClientToServer => "c2s",
+            Dir::ServerToClient => "s2c",
+        }
+    }
+}
+
+/// TLS alert level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertLevel {
+    Warning,
+    Fatal,
+    Unknown(u8),
+}
+
+impl AlertLevel {
+    pub fn from_code(c: u8) -> Self {
+        match c {
+            1 => AlertLevel::Warning,
+            2 => AlertLevel::Fatal,
+            o => AlertLevel::Unknown(o),
+        }
+    }
+    pub fn name(self) -> String {
+        match self {
+            AlertLevel::Warning => "warning".into(),
+            AlertLevel::Fatal => "fatal".into(),
+            AlertLevel::Unknown(c) => format!("level {c}"),
+        }
+    }
+}
+
+/// Why a record is believed to be an encrypted alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertEvidence {
+    /// The record's content type says alert (TLS ≤ 1.2): seen.
+    ContentType,
+    /// A TLS 1.3 application-data record whose size is exactly an encrypted alert's: inferred.
+    InferredFromSize,
+}
+
+/// One fact about a connection. Each variant documents what it means.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// A SYN without ACK (connection request). `retransmission` when the same ISN was seen before.
+    Syn { retransmission: bool },
+    /// A SYN+ACK (connection accepted).
+    SynAck,
+    /// A FIN: the sender will send no more data.
+    Fin,
+    /// A RST: the sender aborts the connection.
+    Rst,
+    /// A segment whose bytes were all seen before (retransmission).
+    Retransmission { bytes: u32 },
+    /// Bytes of this direction that were never captured (lost before the capture point, cut by
+    /// the snaplen, or the capture started mid-stream); TLS parsing resynchronised after them.
+    Gap { bytes: u64 },
+    /// Nothing was sent in either direction for `secs` seconds before this event's frame
+    /// (only gaps of at least [`IDLE_EVENT_SECS`] are recorded). `after_frame` is the last frame
+    /// before the silence.
+    Idle { secs: f64, after_frame: u64 },
+    /// The first bytes of this direction do not look like TLS (e.g. plaintext HTTP).
+    NotTls { preview: String },
+    /// A TLS ClientHello (TLS or SSLv2 record format).
+    ClientHello(Box<ClientHelloInfo>),
+    /// A TLS ServerHello (a HelloRetryRequest has `hello_retry_request` set).
+    ServerHello(Box<ServerHelloInfo>),
+    /// A plaintext Certificate message (TLS ≤ 1.2) with the parsed chain.
+    Certificate(Box<CertInfo>),
+    /// A plaintext HelloRequest (the server asks the client to renegotiate).
+    HelloRequest,
+    /// Another plaintext handshake message, by TLS handshake type number.
+    Handshake { msg_type: u8 },
+    /// A ChangeCipherSpec record: the sender encrypts from now on.
+    ChangeCipherSpec,
+    /// A plaintext alert.
+    Alert { level: AlertLevel, description: u8 },
+    /// An alert whose content is encrypted; `len` is the record's payload length.
+    EncryptedAlert { len: u16, evidence: AlertEvidence },
+    /// The sender's encrypted Finished (TLS ≤ 1.2: the first handshake record after its CCS;
+    /// TLS 1.3: inferred as its first encrypted flight).
+    Finished { len: u16 },
+    /// An encrypted handshake record after this side's Finished (TLS ≤ 1.2): a renegotiation —
+    /// a HelloRequest when the server sends it, a ClientHello when the client does.
+    EncryptedHandshake { len: u16 },
+    /// Application-data records (consecutive records in one direction are coalesced; `frame`
+    /// is the first, `last_frame` the last).
+    AppData {
+        records: u32,
+        bytes: u64,
+        last_frame: u64,
+    },
+    /// A heartbeat record.
+    Heartbeat { len: u16 },
+}
+
+/// Only silences at least this long become [`EventKind::Idle`] events.
+pub const IDLE_EVENT_SECS: f64 = 5.0;
+
+impl EventKind {
+    /// The transcript letter (upper case = client; the caller applies the case).
+    pub fn letter(&self) -> Option<char> {
+        Some(match self {
+            EventKind::ClientHello(_) => 'c',
+            EventKind::ServerHello(sh) if sh.hello_retry_request => 'j',
+            EventKind::ServerHello(_) => 's',
+            EventKind::Certificate(_) => 'x',
+            EventKind::HelloRequest => 'h',
+            EventKind::Handshake { msg_type } => match msg_type {
+                4 => 't',
+                8 => 'o',
+                12 => 'k',
+                13 => 'q',
+                14 => 'n',
+                15 => 'y',
+                16 => 'g',
+                20 => 'e',
+                _ => 'z',
+            },
+            EventKind::ChangeCipherSpec => 'i',
+            EventKind::Finished { .. } => 'e',
+            EventKind::EncryptedHandshake { .. } => 'u',
+            EventKind::Alert { .. } => 'l',
+            EventKind::EncryptedAlert { .. } => 'a',
+            EventKind::AppData { .. } => 'd',
+            EventKind::Heartbeat { .. } => 'b',
+            EventKind::Fin => 'f',
+            EventKind::Rst => 'r',
+            EventKind::Gap { .. } => 'm',
+            EventKind::NotTls { .. } => 'p',
+            EventKind::Idle { .. } => return Some('~'),
+            EventKind::Syn { .. } | EventKind::SynAck | EventKind::Retransmission { .. } => {
+                return None;
+            }
+        })
+    }
+}
+
+/// One event: what happened, in which frame, when, and which way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub frame: u64,
+    pub time: Timestamp,
+    pub dir: Dir,
+    pub kind: EventKind,
+}
+
+/// How a connection ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// TLS handshake completed (both Finished, or application data flowed).
+    HandshakeOk,
+    /// A fatal alert ended the handshake.
+    HandshakeFailed,
+    /// The handshake started but did not finish (no fatal alert seen).
+    HandshakeIncomplete,
+    /// TCP reset before the handshake finished.
+    Reset,
+    /// The connection carried data that is not TLS.
+    NotTls,
+    /// TCP connected but no payload was sent.
+    NoData,
+    /// SYN sent, nothing came back.
+    NoAnswer,
+    /// SYN answered by a RST.
+    Refused,
+    /// Seen only mid-stream: encrypted data without a handshake in the capture.
+    MidStream,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::HandshakeOk => "handshake_ok",
+            Outcome::HandshakeFailed => "handshake_failed",
+            Outcome::HandshakeIncomplete => "handshake_incomplete",
+            Outcome::Reset => "reset",
+            Outcome::NotTls => "not_tls",
+            Outcome::NoData => "no_data",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Refused => "refused",
+            Outcome::MidStream => "mid_stream",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counters of one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DirStats {
+    pub packets: u64,
+    /// TCP payload bytes on the wire.
+    pub bytes: u64,
+    pub app_records: u64,
+    pub app_bytes: u64,
+    pub retransmissions: u64,
+    pub gap_bytes: u64,
+}
+
+/// How the client side was decided (Wireshark's role basis, in order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleBasis {
+    Syn,
+    SynAck,
+    ClientHello,
+    ServerHello,
+    Port,
+}
+
+/// A finished connection: what rules read.
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    /// Wireshark's `tcp.stream` index.
+    pub stream: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub role_basis: RoleBasis,
+    pub first_frame: u64,
+    pub first_time: Timestamp,
+    pub last_frame: u64,
+    pub last_time: Timestamp,
+    pub events: Vec<Event>,
+    /// Events dropped because the per-connection cap was reached.
+    pub events_dropped: u64,
+    pub c2s: DirStats,
+    pub s2c: DirStats,
+    /// True when the capture holds no SYN for this connection.
+    pub midstream: bool,
+}
+
+impl Timeline {
+    pub fn stats(&self, dir: Dir) -> &DirStats {
+        match dir {
+            Dir::ClientToServer => &self.c2s,
+            Dir::ServerToClient => &self.s2c,
+        }
+    }
+
+    /// The first ClientHello (and its event).
+    pub fn client_hello(&self) -> Option<(&Event, &ClientHelloInfo)> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::ClientHello(ch) if e.dir.is_client() => Some((e, ch.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The last real ServerHello (not a HelloRetryRequest).
+    pub fn server_hello(&self) -> Option<(&Event, &ServerHelloInfo)> {
+        self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::ServerHello(sh) if !sh.hello_retry_request => Some((e, sh.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The negotiated version: ServerHello's, else the record version seen.
+    pub fn version(&self) -> Option<TlsVersion> {
+        self.server_hello().map(|(_, sh)| sh.version)
+    }
+
+    pub fn sni(&self) -> Option<&str> {
+        self.client_hello().and_then(|(_, ch)| ch.sni.as_deref())
+    }
+
+    /// True when the TLS handshake completed: both sides' Finished seen, or application data
+    /// in both directions after a ServerHello.
+    pub fn handshake_complete(&self) -> bool {
+        let fin = |d: Dir| {
+            self.events
+                .iter()
+                .any(|e| e.dir == d && matches!(e.kind, EventKind::Finished { .. }))
+        };
+        (fin(Dir::ClientToServer) && fin(Dir::ServerToClient))
+            || (self.server_hello().is_some()
+                && self.c2s.app_records > 0
+                && self.s2c.app_records > 0)
+    }
+
+    /// Frame of the first event matching `pred`.
+    pub fn find(&self, pred: impl Fn(&Event) -> bool) -> Option<&Event> {
+        self.events.iter().find(|e| pred(e))
+    }
+
+    /// The compact transcript (see the module docs).
+    pub fn transcript(&self) -> String {
+        let mut s = String::new();
+        for e in &self.events {
+            if let Some(l) = e.kind.letter() {
+                let c = if l.is_ascii_alphabetic() && e.dir.is_client() {
+                    l.to_ascii_uppercase()
+                } else {
+                    l
+                };
+                s.push(c);
+                if s.len() >= 200 {
+                    s.push('+');
+                    break;
+                }
+            }
+        }
+        s
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        let has = |k: fn(&EventKind) -> bool| self.events.iter().any(|e| k(&e.kind));
+        let syn = has(|k| matches!(k, EventKind::Syn { .. }));
+        let synack = has(|k| matches!(k, EventKind::SynAck));
+        let rst = has(|k| matches!(k, EventKind::Rst));
+        let payload = self.c2s.bytes + self.s2c.bytes > 0;
+        let fatal = has(|k| {
+            matches!(
+                k,
+                EventKind::Alert {
+                    level: AlertLevel::Fatal,
+                    ..
+                }
+            )
+        });
+        let tls_seen = self.client_hello().is_some()
+            || self.server_hello().is_some()
+            || self.c2s.app_records + self.s2c.app_records > 0;
+        let not_tls = has(|k| matches!(k, EventKind::NotTls { .. }));
+        if self.handshake_complete() {
+            return Outcome::HandshakeOk;
+        }
+        if syn && !synack && !payload {
+            return if rst {
+                Outcome::Refused
+            } else {
+                Outcome::NoAnswer
+            };
+        }
+        if fatal {
+            return Outcome::HandshakeFailed;
+        }
+        if not_tls && !tls_seen {
+            return Outcome::NotTls;
+        }
+        if !payload {
+            return if rst { Outcome::Reset } else { Outcome::NoData };
+        }
+        if self.client_hello().is_none() && self.server_hello().is_none() && tls_seen {
+            return Outcome::MidStream;
+        }
+        if rst {
+            return Outcome::Reset;
+        }
+        Outcome::HandshakeIncomplete
+    }
+}

@@ -1,0 +1,83 @@
+//! Certificates from a plaintext Certificate message (TLS ≤ 1.2), read with `x509-parser`.
+
+use serde::Serialize;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::*;
+
+/// What a report needs of one certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertSummary {
+    pub subject: String,
+    pub subject_cn: Option<String>,
+    pub issuer: String,
+    /// DNS names and IP addresses from subjectAltName.
+    pub sans: Vec<String>,
+    /// Validity bounds, Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub self_signed: bool,
+    pub serial: String,
+}
+
+/// The chain as sent (leaf first); certificates that failed to parse are counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CertInfo {
+    pub chain: Vec<CertSummary>,
+    pub unparsed: u32,
+}
+
+impl CertInfo {
+    pub fn leaf(&self) -> Option<&CertSummary> {
+        self.chain.first()
+    }
+}
+
+/// Parses DER certificates; at most `MAX_CERTS` are kept.
+pub fn summarize<'a>(ders: impl Iterator<Item = &'a [u8]>) -> CertInfo {
+    const MAX_CERTS: usize = 10;
+    let mut info = CertInfo::default();
+    for der in ders.take(MAX_CERTS) {
+        match X509Certificate::from_der(der) {
+            Ok((_, cert)) => info.chain.push(one(&cert)),
+            Err(_) => info.unparsed += 1,
+        }
+    }
+    info
+}
+
+fn one(cert: &X509Certificate<'_>) -> CertSummary {
+    let subject_cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string);
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => sans.push((*d).to_string()),
+                GeneralName::IPAddress(ip) => {
+                    if let Ok(a) = <[u8; 4]>::try_from(*ip) {
+                        sans.push(std::net::Ipv4Addr::from(a).to_string());
+                    } else if let Ok(a) = <[u8; 16]>::try_from(*ip) {
+                        sans.push(std::net::Ipv6Addr::from(a).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let subject = cert.subject().to_string();
+    let issuer = cert.issuer().to_string();
+    CertSummary {
+        self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
+        subject,
+        subject_cn,
+        issuer,
+        sans,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        serial: cert.raw_serial_as_string(),
+    }
+}

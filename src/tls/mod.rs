@@ -1,0 +1,606 @@
+//! Stage 3: TLS over a reassembled TCP byte stream.
+//!
+//! [`TlsConn`] receives each direction's in-order bytes chunk by chunk (one chunk per TCP
+//! segment) and turns them into timeline events. It recognises TLS on any port from the record
+//! shape (and the SSLv2-format ClientHello), frames records across segments, reassembles
+//! handshake messages across records (tls-parser parses the messages themselves) and keeps
+//! only what it must: the body of plaintext handshake/alert/CCS records. Application-data and
+//! other encrypted records are framed by their length and counted, never copied.
+//!
+//! Encrypted records are classified only where their size proves it: a TLS ≤ 1.2 record with
+//! the alert content type after the sender's ChangeCipherSpec is an encrypted alert (seen);
+//! a 19-byte TLS 1.3 application-data record is an AEAD-sealed alert (2 bytes + inner type +
+//! 16-byte tag: inferred). A handshake record after the sender's Finished (TLS ≤ 1.2) is a
+//! renegotiation.
+//!
+//! After a gap (bytes never captured) or a record header that makes no sense, the direction
+//! resynchronises at the next segment that starts with a plausible record header.
+
+pub mod cert;
+pub mod hello;
+pub mod names;
+
+pub use cert::{CertInfo, CertSummary};
+pub use hello::{ClientHelloInfo, RecordFormat, ServerHelloInfo};
+pub use names::{TlsVersion, alert_name, cipher_name};
+
+use crate::capture::Timestamp;
+use crate::timeline::{AlertEvidence, AlertLevel, EventKind};
+
+/// The largest record body TLS allows (2^14 + 2048 for ciphertext), plus slack for broken
+/// stacks; anything longer means we are not at a record boundary.
+const MAX_RECORD_LEN: usize = 16384 + 2048 + 256;
+/// The largest handshake message we reassemble (certificate chains fit easily).
+const MAX_HANDSHAKE_LEN: usize = 256 * 1024;
+/// Length of an AEAD-sealed TLS 1.3 alert record: 2 + 1 (inner type) + 16 (tag).
+pub const TLS13_ALERT_LEN: u16 = 19;
+
+/// A sink for the events TLS parsing produces; `side` is 0 for the side that sent the
+/// connection's first packet, 1 for the other.
+pub trait EventSink {
+    fn emit(&mut self, side: usize, frame: u64, time: Timestamp, kind: EventKind);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// No byte seen yet in this direction.
+    Start,
+    /// At record boundaries.
+    Records,
+    /// Lost sync (gap, garbage, or capture started mid-stream): look for a record header at the
+    /// start of each segment.
+    Resync,
+    /// The direction is not TLS (plaintext protocol): watch segment starts for a STARTTLS-style
+    /// ClientHello/ServerHello.
+    Plaintext,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RecordHeader {
+    typ: u8,
+    version: u16,
+    len: usize,
+    remaining: usize,
+}
+
+#[derive(Debug)]
+struct TlsDir {
+    mode: Mode,
+    hdr: [u8; 5],
+    hdr_len: usize,
+    rec: Option<RecordHeader>,
+    body: Vec<u8>,
+    hs: Vec<u8>,
+    hs_start_seg: u64,
+    /// Segment in which the current record's header started.
+    rec_start_seg: u64,
+    seg_index: u64,
+    ccs: bool,
+    finished: bool,
+}
+
+impl Default for TlsDir {
+    fn default() -> Self {
+        TlsDir {
+            mode: Mode::Start,
+            hdr: [0; 5],
+            hdr_len: 0,
+            rec: None,
+            body: Vec::new(),
+            hs: Vec::new(),
+            hs_start_seg: 0,
+            rec_start_seg: 0,
+            seg_index: 0,
+            ccs: false,
+            finished: false,
+        }
+    }
+}
+
+/// TLS state of one TCP connection (both directions).
+#[derive(Debug, Default)]
+pub struct TlsConn {
+    dirs: [TlsDir; 2],
+    client_hello: Option<Box<ClientHelloInfo>>,
+    client_side: Option<usize>,
+    server_side: Option<usize>,
+    tls13: bool,
+}
+
+fn plausible_header(d: &[u8]) -> bool {
+    match d {
+        [typ, 3, minor, hi, lo, ..] => {
+            (20..=24).contains(typ)
+                && *minor <= 4
+                && usize::from(u16::from_be_bytes([*hi, *lo])) <= MAX_RECORD_LEN
+        }
+        _ => false,
+    }
+}
+
+fn hello_at(d: &[u8]) -> bool {
+    matches!(d, [22, 3, minor, _, _, 1 | 2, ..] if *minor <= 4)
+}
+
+fn sslv2_hello(d: &[u8]) -> Option<(usize, u8)> {
+    match d {
+        [b0, b1, t @ (1 | 4), v0, v1, ..]
+            if b0 & 0x80 != 0 && (*t == 4 || (*v0 == 0 && *v1 == 2) || (*v0 == 3 && *v1 <= 4)) =>
+        {
+            Some(((usize::from(b0 & 0x7f) << 8) | usize::from(*b1), *t))
+        }
+        _ => None,
+    }
+}
+
+fn preview(d: &[u8]) -> String {
+    d.iter()
+        .take(24)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+impl TlsConn {
+    /// True once either direction has been recognised as TLS.
+    pub fn is_tls(&self) -> bool {
+        self.dirs
+            .iter()
+            .any(|d| matches!(d.mode, Mode::Records) || d.ccs)
+            || self.client_hello.is_some()
+    }
+
+    /// The side that sent the ClientHello, if one was seen.
+    pub fn client_side(&self) -> Option<usize> {
+        self.client_side
+    }
+
+    /// The side that sent the ServerHello, if one was seen.
+    pub fn server_side(&self) -> Option<usize> {
+        self.server_side
+    }
+
+    /// Bytes of this direction were not captured: drop partial state and resynchronise.
+    pub fn on_gap(&mut self, side: usize) {
+        let Some(dir) = self.dirs.get_mut(side) else {
+            return;
+        };
+        dir.rec = None;
+        dir.hdr_len = 0;
+        dir.body.clear();
+        dir.hs.clear();
+        if dir.mode != Mode::Plaintext {
+            dir.mode = Mode::Resync;
+        }
+    }
+
+    /// In-order bytes of one TCP segment of direction `side`.
+    pub fn on_data(
+        &mut self,
+        side: usize,
+        mut d: &[u8],
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        if d.is_empty() || side > 1 {
+            return;
+        }
+        let mode = {
+            let dir = &mut self.dirs[side & 1];
+            dir.seg_index += 1;
+            dir.mode
+        };
+        match mode {
+            Mode::Start => {
+                if let Some((len, t)) = sslv2_hello(d) {
+                    self.sslv2(side, d, len, t, frame, time, out);
+                    let consumed = (len + 2).min(d.len());
+                    d = d.get(consumed..).unwrap_or_default();
+                    self.dirs[side & 1].mode = Mode::Records;
+                    if d.is_empty() {
+                        return;
+                    }
+                } else if d.len() >= 3
+                    && !(plausible_header(d)
+                        || (d.len() < 5 && matches!(d, [20..=24, 3, 0..=4, ..])))
+                {
+                    out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::NotTls {
+                            preview: preview(d),
+                        },
+                    );
+                    self.dirs[side & 1].mode = Mode::Plaintext;
+                    return;
+                } else {
+                    self.dirs[side & 1].mode = Mode::Records;
+                }
+            }
+            Mode::Records => {}
+            Mode::Resync => {
+                if !plausible_header(d) {
+                    return;
+                }
+                self.dirs[side & 1].mode = Mode::Records;
+            }
+            Mode::Plaintext => {
+                if !hello_at(d) {
+                    return;
+                }
+                self.dirs[side & 1].mode = Mode::Records;
+            }
+        }
+        while !d.is_empty() {
+            let dir = &mut self.dirs[side & 1];
+            if dir.mode != Mode::Records {
+                return;
+            }
+            let Some(mut rec) = dir.rec else {
+                if dir.hdr_len == 0 {
+                    dir.rec_start_seg = dir.seg_index;
+                }
+                let need = 5 - dir.hdr_len;
+                let take = need.min(d.len());
+                dir.hdr[dir.hdr_len..dir.hdr_len + take].copy_from_slice(&d[..take]);
+                dir.hdr_len += take;
+                d = &d[take..];
+                if dir.hdr_len < 5 {
+                    return;
+                }
+                dir.hdr_len = 0;
+                if !plausible_header(&dir.hdr) {
+                    // Not at a record boundary after all: wait for the next segment start.
+                    dir.mode = Mode::Resync;
+                    dir.hs.clear();
+                    return;
+                }
+                let len = usize::from(u16::from_be_bytes([dir.hdr[3], dir.hdr[4]]));
+                dir.rec = Some(RecordHeader {
+                    typ: dir.hdr[0],
+                    version: u16::from_be_bytes([dir.hdr[1], dir.hdr[2]]),
+                    len,
+                    remaining: len,
+                });
+                dir.body.clear();
+                if len == 0 {
+                    let r = dir.rec.take();
+                    if let Some(r) = r {
+                        self.record(side, r, frame, time, out);
+                    }
+                }
+                continue;
+            };
+            let take = rec.remaining.min(d.len());
+            let buffered =
+                matches!(rec.typ, 20 | 21) || (rec.typ == 22 && (self.tls13 || !dir.ccs));
+            if buffered {
+                dir.body.extend_from_slice(&d[..take]);
+            }
+            d = &d[take..];
+            rec.remaining -= take;
+            if rec.remaining == 0 {
+                dir.rec = None;
+                self.record(side, rec, frame, time, out);
+            } else {
+                dir.rec = Some(rec);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sslv2(
+        &mut self,
+        side: usize,
+        d: &[u8],
+        len: usize,
+        msg_type: u8,
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let body = d
+            .get(2..2 + len)
+            .unwrap_or_else(|| d.get(2..).unwrap_or_default());
+        if msg_type == 1 {
+            if let Some(ch) = hello::parse_sslv2_client_hello(body) {
+                self.client_side.get_or_insert(side);
+                self.client_hello = Some(Box::new(ch.clone()));
+                out.emit(side, frame, time, EventKind::ClientHello(Box::new(ch)));
+            }
+        } else {
+            // SSLv2 SERVER-HELLO: the connection is SSL 2.0 from here on.
+            self.server_side.get_or_insert(side);
+            let sh = ServerHelloInfo {
+                version: TlsVersion::SSL2,
+                legacy_version: TlsVersion::SSL2,
+                cipher: 0,
+                alpn: None,
+                extensions: Vec::new(),
+                hello_retry_request: false,
+                renegotiation_info: false,
+                resumed: false,
+                session_id: Vec::new(),
+            };
+            out.emit(side, frame, time, EventKind::ServerHello(Box::new(sh)));
+        }
+    }
+
+    fn record(
+        &mut self,
+        side: usize,
+        rec: RecordHeader,
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let len16 = u16::try_from(rec.len).unwrap_or(u16::MAX);
+        let is_server = self.server_side == Some(side);
+        let tls13 = self.tls13;
+        let dir = &mut self.dirs[side & 1];
+        match rec.typ {
+            20 => {
+                dir.ccs = true;
+                out.emit(side, frame, time, EventKind::ChangeCipherSpec);
+            }
+            21 => {
+                let encrypted = (dir.ccs && !tls13) || rec.len != 2;
+                match dir.body.as_slice() {
+                    [level, desc] if !encrypted => out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::Alert {
+                            level: AlertLevel::from_code(*level),
+                            description: *desc,
+                        },
+                    ),
+                    _ => out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::EncryptedAlert {
+                            len: len16,
+                            evidence: AlertEvidence::ContentType,
+                        },
+                    ),
+                }
+            }
+            22 if dir.ccs && !tls13 => {
+                if dir.finished {
+                    out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::EncryptedHandshake { len: len16 },
+                    );
+                } else {
+                    dir.finished = true;
+                    out.emit(side, frame, time, EventKind::Finished { len: len16 });
+                }
+            }
+            22 => {
+                if dir.hs.is_empty() {
+                    dir.hs_start_seg = dir.rec_start_seg;
+                }
+                if dir.hs.len() + dir.body.len() > MAX_HANDSHAKE_LEN {
+                    dir.hs.clear();
+                    return;
+                }
+                let body = std::mem::take(&mut dir.body);
+                dir.hs.extend_from_slice(&body);
+                dir.body = body;
+                self.handshake_messages(side, rec.version, frame, time, out);
+            }
+            23 => {
+                if tls13 && self.server_side.is_some() && !dir.finished {
+                    if !is_server && rec.len == usize::from(TLS13_ALERT_LEN) {
+                        out.emit(
+                            side,
+                            frame,
+                            time,
+                            EventKind::EncryptedAlert {
+                                len: len16,
+                                evidence: AlertEvidence::InferredFromSize,
+                            },
+                        );
+                    } else {
+                        dir.finished = true;
+                        out.emit(side, frame, time, EventKind::Finished { len: len16 });
+                    }
+                } else if tls13 && rec.len == usize::from(TLS13_ALERT_LEN) {
+                    out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::EncryptedAlert {
+                            len: len16,
+                            evidence: AlertEvidence::InferredFromSize,
+                        },
+                    );
+                } else {
+                    out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::AppData {
+                            records: 1,
+                            bytes: rec.len as u64,
+                            last_frame: frame,
+                        },
+                    );
+                }
+            }
+            24 => out.emit(side, frame, time, EventKind::Heartbeat { len: len16 }),
+            _ => {}
+        }
+    }
+
+    fn handshake_messages(
+        &mut self,
+        side: usize,
+        rec_version: u16,
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        loop {
+            let dir = &mut self.dirs[side & 1];
+            let Some(h) = dir.hs.get(..4) else {
+                return;
+            };
+            let msg_type = h[0];
+            let mlen = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+            if mlen > MAX_HANDSHAKE_LEN {
+                dir.hs.clear();
+                dir.mode = Mode::Resync;
+                return;
+            }
+            if dir.hs.len() < 4 + mlen {
+                return;
+            }
+            let segments = u32::try_from(dir.seg_index.saturating_sub(dir.hs_start_seg) + 1)
+                .unwrap_or(u32::MAX);
+            let msg: Vec<u8> = dir.hs.drain(..4 + mlen).collect();
+            if !dir.hs.is_empty() {
+                dir.hs_start_seg = dir.seg_index;
+            }
+            let body = msg.get(4..).unwrap_or_default();
+            let kind = match msg_type {
+                0 => EventKind::HelloRequest,
+                1 => match hello::parse_client_hello(body, rec_version) {
+                    Some(mut ch) => {
+                        ch.segments = segments;
+                        self.client_side.get_or_insert(side);
+                        self.client_hello = Some(Box::new(ch.clone()));
+                        EventKind::ClientHello(Box::new(ch))
+                    }
+                    None => EventKind::Handshake { msg_type },
+                },
+                2 => match hello::parse_server_hello(body, self.client_hello.as_deref()) {
+                    Some(sh) => {
+                        self.server_side.get_or_insert(side);
+                        if sh.version.is_tls13() {
+                            self.tls13 = true;
+                        }
+                        EventKind::ServerHello(Box::new(sh))
+                    }
+                    None => EventKind::Handshake { msg_type },
+                },
+                11 if !self.tls13 => match tls_parser::parse_tls_handshake_msg_certificate(body) {
+                    Ok((_, tls_parser::TlsMessageHandshake::Certificate(c))) => {
+                        EventKind::Certificate(Box::new(cert::summarize(
+                            c.cert_chain.iter().map(|r| r.data),
+                        )))
+                    }
+                    _ => EventKind::Handshake { msg_type },
+                },
+                _ => EventKind::Handshake { msg_type },
+            };
+            out.emit(side, frame, time, kind);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<(usize, u64, EventKind)>);
+    impl EventSink for Collect {
+        fn emit(&mut self, side: usize, frame: u64, _time: Timestamp, kind: EventKind) {
+            self.0.push((side, frame, kind));
+        }
+    }
+
+    fn client_hello_record(sni: &str) -> Vec<u8> {
+        let name = sni.as_bytes();
+        let mut sni_ext = vec![0u8, 0];
+        let list_len = name.len() + 3;
+        sni_ext.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+        sni_ext.extend_from_slice(&(list_len as u16).to_be_bytes());
+        sni_ext.push(0);
+        sni_ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        sni_ext.extend_from_slice(name);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7u8; 32]);
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 4, 0xc0, 0x2f, 0x00, 0xff]);
+        body.extend_from_slice(&[1, 0]);
+        body.extend_from_slice(&(sni_ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&sni_ext);
+        let mut msg = vec![1, 0, 0, 0];
+        let l = body.len() as u32;
+        msg[1..4].copy_from_slice(&l.to_be_bytes()[1..]);
+        msg.extend(body);
+        let mut rec = vec![22, 3, 1];
+        rec.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        rec.extend(msg);
+        rec
+    }
+
+    #[test]
+    fn client_hello_split_across_segments_at_every_offset() {
+        let rec = client_hello_record("a.example");
+        for cut in 1..rec.len() {
+            let mut tls = TlsConn::default();
+            let mut out = Collect::default();
+            tls.on_data(0, &rec[..cut], 10, Timestamp(0), &mut out);
+            tls.on_data(0, &rec[cut..], 11, Timestamp(0), &mut out);
+            let [(0, 11, EventKind::ClientHello(ch))] = out.0.as_slice() else {
+                panic!("cut {cut}: {:?}", out.0);
+            };
+            assert_eq!(ch.sni.as_deref(), Some("a.example"));
+            assert_eq!(ch.segments, 2);
+            assert!(ch.renegotiation_scsv);
+        }
+    }
+
+    #[test]
+    fn plaintext_http_is_not_tls_and_alert_is_decoded() {
+        let mut tls = TlsConn::default();
+        let mut out = Collect::default();
+        tls.on_data(0, b"GET / HTTP/1.1\r\n", 1, Timestamp(0), &mut out);
+        assert!(
+            matches!(&out.0[0].2, EventKind::NotTls { preview } if preview.starts_with("GET / HTTP"))
+        );
+        tls.on_data(1, &[21, 3, 3, 0, 2, 2, 40], 2, Timestamp(0), &mut out);
+        assert!(matches!(
+            out.0[1].2,
+            EventKind::Alert {
+                level: AlertLevel::Fatal,
+                description: 40
+            }
+        ));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 12345u32;
+        for _ in 0..2000 {
+            let mut tls = TlsConn::default();
+            let mut out = Collect::default();
+            for _ in 0..8 {
+                let len = (seed % 300) as usize;
+                let chunk: Vec<u8> = (0..len)
+                    .map(|i| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        if i % 7 == 0 { 22 } else { (seed >> 16) as u8 }
+                    })
+                    .collect();
+                tls.on_data((seed & 1) as usize, &chunk, 1, Timestamp(0), &mut out);
+                if seed.is_multiple_of(5) {
+                    tls.on_gap(0);
+                }
+            }
+        }
+    }
+}
