@@ -27,6 +27,15 @@ pub fn analyze_file(
     path: &Path,
     on_conn: &mut dyn FnMut(ConnReport),
 ) -> Result<FileReport, CaptureError> {
+    analyze_timelines(path, &mut |_, c| on_conn(c))
+}
+
+/// Like [`analyze_file`], but also hands out each connection's [`Timeline`] (for tests and
+/// tools that need the events themselves).
+pub fn analyze_timelines(
+    path: &Path,
+    on_conn: &mut dyn FnMut(&Timeline, ConnReport),
+) -> Result<FileReport, CaptureError> {
     let mut flows = FlowTable::default();
     let mut ctx = Context::default();
     let mut stats = DecodeStats::default();
@@ -39,7 +48,8 @@ pub fn analyze_file(
         }
         for t in batch.drain(..) {
             let findings = rules::run(&t, ctx);
-            on_conn(ConnReport::new(&t, findings));
+            let report = ConnReport::new(&t, findings);
+            on_conn(&t, report);
         }
     };
 
@@ -54,6 +64,7 @@ pub fn analyze_file(
                     process(&mut batch, &mut ctx);
                 }
             }
+            Decoded::IcmpQuotedTcp { src, dst } => flows.quoted(src, dst),
             Decoded::Other => {}
             Decoded::Fragment => stats.fragments += 1,
             Decoded::UnsupportedLink => *stats.unsupported.entry(frame.linktype).or_default() += 1,

@@ -57,6 +57,12 @@ pub struct TcpSegment<'a> {
 #[derive(Debug)]
 pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
+    /// An ICMP error quoting a TCP header: Wireshark dissects the quoted TCP header and so
+    /// opens a `tcp.stream` for its 4-tuple; we reserve the index to keep numbering identical.
+    IcmpQuotedTcp {
+        src: SocketAddr,
+        dst: SocketAddr,
+    },
     /// Decodable, but not TCP (UDP, ICMP, ARP, ...): ignored silently.
     Other,
     /// An IP fragment: TCP is not reassembled from fragments.
@@ -250,7 +256,39 @@ fn sliced<'a>(p: LaxSlicedPacket<'a>, depth: u8) -> Decoded<'a> {
                 _ => Decoded::Other,
             }
         }
+        Some(TransportSlice::Icmpv4(icmp)) if matches!(icmp.type_u8(), 3 | 4 | 5 | 11 | 12) => {
+            quoted_tcp(icmp.payload())
+        }
+        Some(TransportSlice::Icmpv6(icmp)) if matches!(icmp.type_u8(), 1..=4) => {
+            quoted_tcp(icmp.payload())
+        }
         None if p.stop_err.is_some() && ip_number == 6 => Decoded::Malformed,
+        _ => Decoded::Other,
+    }
+}
+
+/// The IP packet quoted in an ICMP error: a TCP 4-tuple if its TCP header is complete (with
+/// fewer bytes Wireshark stops before it creates a conversation).
+fn quoted_tcp(quoted: &[u8]) -> Decoded<'_> {
+    let Ok(p) = LaxSlicedPacket::from_ip(quoted) else {
+        return Decoded::Other;
+    };
+    let (src, dst) = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => (
+            IpAddr::V4(v4.header().source_addr()),
+            IpAddr::V4(v4.header().destination_addr()),
+        ),
+        Some(LaxNetSlice::Ipv6(v6)) => (
+            IpAddr::V6(v6.header().source_addr()),
+            IpAddr::V6(v6.header().destination_addr()),
+        ),
+        _ => return Decoded::Other,
+    };
+    match &p.transport {
+        Some(TransportSlice::Tcp(tcp)) => Decoded::IcmpQuotedTcp {
+            src: SocketAddr::new(src, tcp.source_port()),
+            dst: SocketAddr::new(dst, tcp.destination_port()),
+        },
         _ => Decoded::Other,
     }
 }

@@ -381,6 +381,11 @@ impl Conn {
 
 #[derive(Debug)]
 enum Slot {
+    /// A 4-tuple seen only quoted in an ICMP error: its stream index is taken, and the first
+    /// real packet opens the connection under it.
+    Reserved {
+        stream: u64,
+    },
     Live(Box<Conn>),
     /// A finalised connection: just enough to number late packets and spot port reuse.
     Done {
@@ -419,8 +424,15 @@ impl FlowTable {
     ) {
         let k = key(seg.src, seg.dst);
         let is_syn = seg.flags.syn() && !seg.flags.ack();
+        if let Some(Slot::Reserved { stream }) = self.map.get(&k) {
+            let mut c = Box::new(Conn::new(*stream, seg, frame));
+            c.packet(seg, frame);
+            self.map.insert(k, Slot::Live(c));
+            self.maybe_sweep(frame.time, done);
+            return;
+        }
         let reuse = match self.map.get(&k) {
-            None => None,
+            None | Some(Slot::Reserved { .. }) => None,
             Some(Slot::Live(c)) => {
                 let side = c.side_of(seg.src);
                 Some(is_syn && c.base_seq[side].is_some_and(|b| b != seg.seq))
@@ -504,11 +516,25 @@ impl FlowTable {
         }
     }
 
+    /// A TCP 4-tuple quoted in an ICMP error: takes a stream index if the 4-tuple is new.
+    pub fn quoted(&mut self, src: SocketAddr, dst: SocketAddr) {
+        let k = key(src, dst);
+        if !self.map.contains_key(&k) {
+            self.map.insert(
+                k,
+                Slot::Reserved {
+                    stream: self.next_stream,
+                },
+            );
+            self.next_stream += 1;
+        }
+    }
+
     /// The stream index of a finalised or live connection (for tests).
     pub fn stream_of(&self, a: SocketAddr, b: SocketAddr) -> Option<u64> {
         match self.map.get(&key(a, b))? {
             Slot::Live(c) => Some(c.stream),
-            Slot::Done { stream, .. } => Some(*stream),
+            Slot::Done { stream, .. } | Slot::Reserved { stream } => Some(*stream),
         }
     }
 }

@@ -118,6 +118,20 @@ fn plausible_header(d: &[u8]) -> bool {
     }
 }
 
+/// Could `d` be the first bytes of a TLS record stream? (A chunk shorter than a record header
+/// is judged on the bytes it has.)
+fn tls_start(d: &[u8]) -> bool {
+    match d {
+        [_, _, _, _, _, ..] => plausible_header(d),
+        [t, rest @ ..] => {
+            (20..=24).contains(t)
+                && rest.first().is_none_or(|&b| b == 3)
+                && rest.get(1).is_none_or(|&b| b <= 4)
+        }
+        [] => false,
+    }
+}
+
 fn hello_at(d: &[u8]) -> bool {
     matches!(d, [22, 3, minor, _, _, 1 | 2, ..] if *minor <= 4)
 }
@@ -206,10 +220,7 @@ impl TlsConn {
                     if d.is_empty() {
                         return;
                     }
-                } else if d.len() >= 3
-                    && !(plausible_header(d)
-                        || (d.len() < 5 && matches!(d, [20..=24, 3, 0..=4, ..])))
-                {
+                } else if !tls_start(d) {
                     out.emit(
                         side,
                         frame,
