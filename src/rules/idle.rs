@@ -34,6 +34,11 @@ fn label(e: &Event) -> String {
 }
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
+    // A silence that follows an unanswered renegotiation is that rule's story, not a keep-alive
+    // timeout: the finding there already names the timeout.
+    if out.iter().any(|f| f.rule == RuleId::UnansweredRenegotiation) {
+        return;
+    }
     for (i, idle) in t.events.iter().enumerate() {
         let EventKind::Idle { secs, after_frame } = idle.kind else {
             continue;

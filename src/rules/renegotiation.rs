@@ -1,5 +1,6 @@
 //! `unanswered_renegotiation` and `renegotiation`: handshake records after the handshake.
 
+use super::timeouts::nearest;
 use super::{Context, Finding, RuleId, fmt_secs};
 use crate::timeline::{Dir, Event, EventKind, Timeline};
 
@@ -79,6 +80,13 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
                 c.dir.sender(),
                 close_name(c)
             ));
+            if let Some(k) = nearest(waited) {
+                summary.push_str(&format!(
+                    " — the {}'s timeout matches {}",
+                    c.dir.sender(),
+                    k.what
+                ));
+            }
             evidence.push(c);
             // The other side's close, if any, completes the picture.
             if let Some(c2) = after.iter().find(|e| e.dir != c.dir && is_close(e)) {

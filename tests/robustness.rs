@@ -1,0 +1,103 @@
+//! Captures are hostile input: damaged, truncated and bit-flipped captures must never panic,
+//! a file that is not a capture is an error naming the file and offset, and a truncated one
+//! gives partial results plus a warning.
+
+use std::path::{Path, PathBuf};
+
+use tlsdiag::analyze::analyze_collect;
+
+fn captures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in [root.join("fixtures"), root.join("fixtures/link"), root.join("../shared/captures/public")] {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let n = p.to_string_lossy().to_string();
+            let small = e.metadata().map(|m| m.len() < 300_000).unwrap_or(false);
+            if small && (n.ends_with(".pcap") || n.ends_with(".pcapng")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tlsdiag-robustness-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+#[test]
+fn mutated_captures_never_panic() {
+    let caps = captures();
+    assert!(!caps.is_empty(), "no captures found");
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut runs = 0;
+    for cap in &caps {
+        let bytes = std::fs::read(cap).expect("read capture");
+        for round in 0..6 {
+            let mut m = bytes.clone();
+            match round {
+                // truncated at a random offset
+                0 | 1 => m.truncate((next() as usize) % bytes.len().max(1)),
+                // random byte flips after the file header
+                _ => {
+                    for _ in 0..(1 + round * 8) {
+                        let i = 24 + (next() as usize) % bytes.len().saturating_sub(24).max(1);
+                        if let Some(b) = m.get_mut(i) {
+                            *b ^= (next() & 0xff) as u8 | 1;
+                        }
+                    }
+                }
+            }
+            let p = scratch(&format!("m{round}.pcap"));
+            std::fs::write(&p, &m).expect("write mutated");
+            let _ = analyze_collect(&p);
+            runs += 1;
+        }
+    }
+    eprintln!("{runs} mutated captures analysed without a panic");
+}
+
+#[test]
+fn not_a_capture_is_an_error_naming_file_and_offset() {
+    let p = scratch("notes.txt");
+    std::fs::write(&p, b"this is a ticket note, not a capture\n").expect("write");
+    let r = analyze_collect(&p);
+    let err = r.error.expect("an error");
+    assert!(err.contains("notes.txt"), "{err}");
+    assert!(err.contains("byte offset 0"), "{err}");
+    assert!(err.contains("not a pcap or pcapng"), "{err}");
+
+    let empty = scratch("empty.pcap");
+    std::fs::write(&empty, b"").expect("write");
+    let err = analyze_collect(&empty).error.expect("an error");
+    assert!(err.contains("empty"), "{err}");
+}
+
+#[test]
+fn truncated_capture_gives_partial_results_and_a_warning() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-sni-handshake-failure.pcap");
+    let bytes = std::fs::read(&src).expect("fixture");
+    let full = analyze_collect(&src);
+    let p = scratch("cut.pcap");
+    std::fs::write(&p, &bytes[..bytes.len() - 10]).expect("write");
+    let r = analyze_collect(&p);
+    assert!(r.error.is_none());
+    assert_eq!(r.packets + 1, full.packets, "all but the cut record are read");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("truncated") && w.contains("byte offset")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(!r.connections.is_empty());
+}
