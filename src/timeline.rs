@@ -141,7 +141,7 @@ pub enum EventKind {
 }
 
 /// Only silences at least this long become [`EventKind::Idle`] events.
-pub const IDLE_EVENT_SECS: f64 = 5.0;
+pub const IDLE_EVENT_SECS: f64 = 1.0;
 
 impl EventKind {
     /// The transcript letter (upper case = client; the caller applies the case).

@@ -9,8 +9,14 @@ use tlsdiag::analyze::analyze_collect;
 fn captures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
-    for dir in [root.join("fixtures"), root.join("fixtures/link"), root.join("../shared/captures/public")] {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+    for dir in [
+        root.join("fixtures"),
+        root.join("fixtures/link"),
+        root.join("../shared/captures/public"),
+    ] {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let n = p.to_string_lossy().to_string();
@@ -86,16 +92,23 @@ fn not_a_capture_is_an_error_naming_file_and_offset() {
 
 #[test]
 fn truncated_capture_gives_partial_results_and_a_warning() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-sni-handshake-failure.pcap");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-sni-handshake-failure.pcap");
     let bytes = std::fs::read(&src).expect("fixture");
     let full = analyze_collect(&src);
     let p = scratch("cut.pcap");
     std::fs::write(&p, &bytes[..bytes.len() - 10]).expect("write");
     let r = analyze_collect(&p);
     assert!(r.error.is_none());
-    assert_eq!(r.packets + 1, full.packets, "all but the cut record are read");
+    assert_eq!(
+        r.packets + 1,
+        full.packets,
+        "all but the cut record are read"
+    );
     assert!(
-        r.warnings.iter().any(|w| w.contains("truncated") && w.contains("byte offset")),
+        r.warnings
+            .iter()
+            .any(|w| w.contains("truncated") && w.contains("byte offset")),
         "{:?}",
         r.warnings
     );

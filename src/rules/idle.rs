@@ -5,7 +5,7 @@ use super::{Context, Finding, RuleId, Severity, fmt_secs};
 use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Timeline};
 
 /// Silences shorter than this are not idle timeouts.
-pub const MIN_IDLE_SECS: f64 = 5.0;
+pub const MIN_IDLE_SECS: f64 = 1.0;
 /// Close actions of one side within this long after the first belong to the same close.
 const CLOSE_WINDOW_SECS: f64 = 1.0;
 
@@ -36,7 +36,10 @@ fn label(e: &Event) -> String {
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     // A silence that follows an unanswered renegotiation is that rule's story, not a keep-alive
     // timeout: the finding there already names the timeout.
-    if out.iter().any(|f| f.rule == RuleId::UnansweredRenegotiation) {
+    if out
+        .iter()
+        .any(|f| f.rule == RuleId::UnansweredRenegotiation)
+    {
         return;
     }
     for (i, idle) in t.events.iter().enumerate() {
@@ -133,10 +136,13 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
                     }
                 )
             });
-        let severity = if closer == Dir::ServerToClient {
-            Severity::Warning
-        } else {
-            Severity::Info
+        // Harmful when the timeout is a known server/middlebox limit or the peer was caught
+        // out (it sent on the closed connection or reset it); a server tidying up an idle
+        // connection nobody was using is only worth an info.
+        let harmful = known.is_some() || peer_data.is_some() || peer_rst.is_some();
+        let severity = match (closer, harmful) {
+            (Dir::ServerToClient, true) => Severity::Warning,
+            _ => Severity::Info,
         };
         let detail = format!(
             "Nothing was sent for {} (frames {}–{}). Then the {} closed; the {} did not expect it.",

@@ -480,7 +480,11 @@ impl TlsConn {
             let segments = u32::try_from(dir.seg_index.saturating_sub(dir.hs_start_seg) + 1)
                 .unwrap_or(u32::MAX);
             let msg: Vec<u8> = dir.hs.drain(..4 + mlen).collect();
-            if !dir.hs.is_empty() {
+            if dir.hs.is_empty() {
+                // Give the memory back: most connections never need it again.
+                dir.hs = Vec::new();
+                dir.body = Vec::new();
+            } else {
                 dir.hs_start_seg = dir.seg_index;
             }
             let body = msg.get(4..).unwrap_or_default();
