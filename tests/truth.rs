@@ -233,14 +233,10 @@ fn compare(capture: &Path, truth: &Value) -> Vec<(String, String)> {
     diffs
 }
 
-#[test]
-fn agrees_with_wireshark_on_public_captures() {
-    let Some(dir) = public_dir() else {
-        eprintln!("notice: ../shared/captures/public not found; Wireshark agreement test skipped");
-        return;
-    };
-    let mut captures: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("read public captures dir")
+/// Captures with a truth file in `dir`.
+fn with_truth(dir: &Path) -> Vec<PathBuf> {
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read captures dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -249,15 +245,44 @@ fn agrees_with_wireshark_on_public_captures() {
         })
         .collect();
     captures.sort();
+    captures
+}
+
+#[test]
+fn agrees_with_wireshark_on_public_captures() {
+    let Some(dir) = public_dir() else {
+        eprintln!("notice: ../shared/captures/public not found; Wireshark agreement test skipped");
+        return;
+    };
+    let captures = with_truth(&dir);
     assert!(
         !captures.is_empty(),
         "no captures with truth files in {}",
         dir.display()
     );
+    check_all(&captures, KNOWN_DIFFERENCES);
+}
+
+/// Our own fixtures (real loopback captures and their link-type/container variants) carry
+/// truth files written by the same tool.
+#[test]
+fn agrees_with_wireshark_on_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut captures = with_truth(&root);
+    captures.extend(with_truth(&root.join("link")));
+    assert!(
+        captures.len() >= 10,
+        "fixtures with truth files: {}",
+        captures.len()
+    );
+    check_all(&captures, &[]);
+}
+
+fn check_all(captures: &[PathBuf], known: &[(&str, &str, &str)]) {
     let mut unexpected = Vec::new();
     let mut used = BTreeSet::new();
     let mut agree = 0usize;
-    for cap in &captures {
+    for cap in captures {
         let name = cap
             .file_name()
             .and_then(|n| n.to_str())
@@ -267,10 +292,9 @@ fn agrees_with_wireshark_on_public_captures() {
         let truth: Value =
             serde_json::from_str(&std::fs::read_to_string(&truth_path).expect("read truth"))
                 .expect("parse truth");
-        let diffs = compare(cap, &truth);
         let mut ok = true;
-        for (what, msg) in diffs {
-            if let Some(k) = KNOWN_DIFFERENCES
+        for (what, msg) in compare(cap, &truth) {
+            if let Some(k) = known
                 .iter()
                 .find(|(f, w, _)| *f == name && what.starts_with(w))
             {
@@ -285,7 +309,7 @@ fn agrees_with_wireshark_on_public_captures() {
         }
     }
     eprintln!("Wireshark agreement: {agree}/{} captures", captures.len());
-    let stale: Vec<_> = KNOWN_DIFFERENCES
+    let stale: Vec<_> = known
         .iter()
         .filter(|(f, w, _)| !used.contains(&(*f, *w)))
         .collect();

@@ -160,7 +160,11 @@ fn deliver_to(
                 s.gap_bytes += len;
             }
             events.push(side, gap_frame, time, EventKind::Gap { bytes: len });
-            tls.on_gap(side);
+            let mut sink = Sink {
+                events: &mut *events,
+                stats: &mut *stats,
+            };
+            tls.on_missing(side, len, gap_frame, time, &mut sink);
         }
     }
 }

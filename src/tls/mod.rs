@@ -77,6 +77,8 @@ struct TlsDir {
     seg_index: u64,
     ccs: bool,
     finished: bool,
+    /// Part of the current record's body was never captured.
+    body_incomplete: bool,
 }
 
 impl Default for TlsDir {
@@ -93,6 +95,7 @@ impl Default for TlsDir {
             seg_index: 0,
             ccs: false,
             finished: false,
+            body_incomplete: false,
         }
     }
 }
@@ -181,6 +184,43 @@ impl TlsConn {
 
     /// Bytes of this direction were not captured: drop partial state and resynchronise.
     pub fn on_gap(&mut self, side: usize) {
+        self.lose_sync(side);
+    }
+
+    /// `len` bytes of this direction were not captured (lost, or cut by the snaplen). When they
+    /// fall inside the body of the current record, framing survives: the record's length says
+    /// where the next one starts, so only this record's content is lost. Otherwise the
+    /// direction resynchronises at the next plausible record header.
+    pub fn on_missing(
+        &mut self,
+        side: usize,
+        len: u64,
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        let Some(dir) = self.dirs.get_mut(side) else {
+            return;
+        };
+        if dir.mode == Mode::Records {
+            if let Some(mut rec) = dir.rec {
+                if len <= rec.remaining as u64 {
+                    rec.remaining -= len as usize;
+                    dir.body_incomplete = true;
+                    if rec.remaining == 0 {
+                        dir.rec = None;
+                        self.record(side, rec, frame, time, out);
+                    } else {
+                        dir.rec = Some(rec);
+                    }
+                    return;
+                }
+            }
+        }
+        self.lose_sync(side);
+    }
+
+    fn lose_sync(&mut self, side: usize) {
         let Some(dir) = self.dirs.get_mut(side) else {
             return;
         };
@@ -281,6 +321,7 @@ impl TlsConn {
                     remaining: len,
                 });
                 dir.body.clear();
+                dir.body_incomplete = false;
                 if len == 0 {
                     let r = dir.rec.take();
                     if let Some(r) = r {
@@ -362,7 +403,7 @@ impl TlsConn {
                 out.emit(side, frame, time, EventKind::ChangeCipherSpec);
             }
             21 => {
-                let encrypted = (dir.ccs && !tls13) || rec.len != 2;
+                let encrypted = (dir.ccs && !tls13) || rec.len != 2 || dir.body_incomplete;
                 match dir.body.as_slice() {
                     [level, desc] if !encrypted => out.emit(
                         side,
@@ -396,6 +437,10 @@ impl TlsConn {
                     dir.finished = true;
                     out.emit(side, frame, time, EventKind::Finished { len: len16 });
                 }
+            }
+            22 if dir.body_incomplete => {
+                // Part of this handshake record was never captured: its messages are lost.
+                dir.hs.clear();
             }
             22 => {
                 if dir.hs.is_empty() {
