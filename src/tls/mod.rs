@@ -202,20 +202,19 @@ impl TlsConn {
         let Some(dir) = self.dirs.get_mut(side) else {
             return;
         };
-        if dir.mode == Mode::Records {
-            if let Some(mut rec) = dir.rec {
-                if len <= rec.remaining as u64 {
-                    rec.remaining -= len as usize;
-                    dir.body_incomplete = true;
-                    if rec.remaining == 0 {
-                        dir.rec = None;
-                        self.record(side, rec, frame, time, out);
-                    } else {
-                        dir.rec = Some(rec);
-                    }
-                    return;
-                }
+        if dir.mode == Mode::Records
+            && let Some(mut rec) = dir.rec
+            && len <= rec.remaining as u64
+        {
+            rec.remaining -= len as usize;
+            dir.body_incomplete = true;
+            if rec.remaining == 0 {
+                dir.rec = None;
+                self.record(side, rec, frame, time, out);
+            } else {
+                dir.rec = Some(rec);
             }
+            return;
         }
         self.lose_sync(side);
     }
