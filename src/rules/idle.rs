@@ -59,11 +59,19 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
             continue;
         };
         let closer = first.dir;
+        // The closer's close actions, until the peer sends data (a RST after that is the
+        // answer to the peer's data, reported separately).
         let closes: Vec<&Event> = rest
             .iter()
-            .filter(|e| {
-                e.dir == closer && is_close(e) && e.time.secs_since(first.time) <= CLOSE_WINDOW_SECS
+            .take_while(|e| {
+                e.time.secs_since(first.time) <= CLOSE_WINDOW_SECS
+                    && !(e.dir != closer
+                        && matches!(
+                            e.kind,
+                            EventKind::AppData { .. } | EventKind::Retransmission { .. }
+                        ))
             })
+            .filter(|e| e.dir == closer && is_close(e))
             .collect();
         let known = nearest(secs);
         if closer == Dir::ClientToServer && known.is_none() {

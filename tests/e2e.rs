@@ -1,0 +1,410 @@
+//! End-to-end: run the built binary on the real-capture fixtures and assert the exact findings
+//! (rule id, severity, tcp.stream, evidence frames), nothing more and nothing less.
+//! Fixtures are made by `fixtures/make-fixtures.sh` (see fixtures/README.md for how).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn tlsdiag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run tlsdiag")
+}
+
+fn json(fixture: &str) -> Value {
+    let out = tlsdiag(&["analyze", "--format", "json", fixture]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+type Row = (u64, String, String, Vec<u64>, String);
+
+/// (stream, rule, severity, frames, evidence) for every finding, in report order.
+fn findings(fixture: &str) -> Vec<Row> {
+    let doc = json(fixture);
+    let mut rows = Vec::new();
+    for c in doc["files"][0]["connections"]
+        .as_array()
+        .expect("connections")
+    {
+        for f in c["findings"].as_array().expect("findings") {
+            rows.push((
+                c["stream"].as_u64().expect("stream"),
+                f["rule"].as_str().expect("rule").to_string(),
+                f["severity"].as_str().expect("severity").to_string(),
+                f["frames"]
+                    .as_array()
+                    .expect("frames")
+                    .iter()
+                    .map(|v| v.as_u64().expect("frame"))
+                    .collect(),
+                f["evidence"].as_str().expect("evidence").to_string(),
+            ));
+        }
+    }
+    rows
+}
+
+fn summaries(fixture: &str) -> Vec<String> {
+    let doc = json(fixture);
+    doc["files"][0]["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .flat_map(|c| c["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| f["summary"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn row(stream: u64, rule: &str, sev: &str, frames: &[u64], evidence: &str) -> Row {
+    (
+        stream,
+        rule.into(),
+        sev.into(),
+        frames.to_vec(),
+        evidence.into(),
+    )
+}
+
+/// One rule, one fixture, the whole list of findings (ruff's `test_case` + Zeek's btest).
+macro_rules! rule_test {
+    ($name:ident, $file:expr, [$(($stream:expr, $rule:expr, $sev:expr, [$($f:expr),*], $ev:expr)),* $(,)?]) => {
+        #[test]
+        fn $name() {
+            let want: Vec<Row> = vec![$(row($stream, $rule, $sev, &[$($f),*], $ev)),*];
+            assert_eq!(findings($file), want);
+        }
+    };
+}
+
+// missing_sni: positive (with a successful SNI connection to the same server), positive
+// (nginx ssl_reject_handshake → unrecognized_name), negative (no SNI, but the server accepts).
+rule_test!(
+    missing_sni_handshake_failure,
+    "fixtures/missing-sni-handshake-failure.pcap",
+    [(1, "missing_sni", "error", [25, 27], "seen")]
+);
+rule_test!(
+    missing_sni_unrecognized_name,
+    "fixtures/missing-sni-unrecognized-name.pcap",
+    [(0, "missing_sni", "error", [4, 6], "seen")]
+);
+rule_test!(
+    missing_sni_silent_when_server_accepts,
+    "fixtures/sni-ok.pcap",
+    []
+);
+
+// unanswered_renegotiation: positive (HelloRequest, 120 s of silence, client closes);
+// negative (the client answers: info `renegotiation` only).
+rule_test!(
+    unanswered_renegotiation,
+    "fixtures/renegotiation-unanswered.pcap",
+    [(0, "unanswered_renegotiation", "error", [14, 16, 18], "seen")]
+);
+rule_test!(
+    answered_renegotiation_is_info_only,
+    "fixtures/renegotiation-answered.pcap",
+    [(0, "renegotiation", "info", [14, 16], "seen")]
+);
+
+// idle_timeout_close: 120 s (TLS 1.2, close_notify seen), 75 s (TLS 1.3, close_notify
+// inferred from its 19-byte record, FIN seen); negative: keep-alive without idle.
+rule_test!(
+    idle_timeout_close_120s,
+    "fixtures/idle-timeout-close.pcap",
+    [(0, "idle_timeout_close", "warning", [13, 15, 17, 18], "seen")]
+);
+rule_test!(
+    idle_timeout_close_75s,
+    "fixtures/idle-timeout-close-75s.pcap",
+    [(0, "idle_timeout_close", "warning", [16, 18, 20, 21], "seen")]
+);
+rule_test!(
+    idle_silent_on_clean_keepalive,
+    "fixtures/keepalive-clean.pcap",
+    []
+);
+
+// tls_alert: the client rejects the server's certificate; healthy captures stay silent.
+rule_test!(
+    tls_alert_unknown_ca,
+    "fixtures/alert-unknown-ca.pcap",
+    [(0, "tls_alert", "error", [6, 8], "seen")]
+);
+rule_test!(healthy_tls12_silent, "fixtures/tls12-ok.pcap", []);
+rule_test!(healthy_tls13_silent, "fixtures/tls13-ok.pcap", []);
+rule_test!(healthy_tls12_ipv6_silent, "fixtures/tls12-ok-ipv6.pcap", []);
+
+#[test]
+fn summaries_carry_the_facts() {
+    let s = summaries("fixtures/missing-sni-handshake-failure.pcap").join("\n");
+    assert!(s.contains("handshake_failure alert (frame 27)"), "{s}");
+    assert!(
+        s.contains("tcp.stream eq 0, SNI origin.example.test"),
+        "{s}"
+    );
+
+    let s = summaries("fixtures/renegotiation-unanswered.pcap").join("\n");
+    assert!(
+        s.contains("frame 14") && s.contains("never answered"),
+        "{s}"
+    );
+    assert!(s.contains("waited 120.0 s until the client closed"), "{s}");
+    assert!(s.contains("(120 s)"), "{s}");
+
+    let s = summaries("fixtures/idle-timeout-close.pcap").join("\n");
+    assert!(
+        s.starts_with("server closed the connection after 120.0 s idle"),
+        "{s}"
+    );
+    assert!(s.contains("IIS"), "{s}");
+    assert!(
+        s.contains("sent data on the closed connection (frame 17) and got a RST (frame 18)"),
+        "{s}"
+    );
+
+    let s = summaries("fixtures/idle-timeout-close-75s.pcap").join("\n");
+    assert!(
+        s.contains("75.0 s idle") && s.contains("nginx `keepalive_timeout`"),
+        "{s}"
+    );
+    assert!(s.contains("inferred"), "{s}");
+
+    let s = summaries("fixtures/alert-unknown-ca.pcap").join("\n");
+    assert!(
+        s.contains("client sent fatal alert unknown_ca (48) after the server's"),
+        "{s}"
+    );
+}
+
+#[test]
+fn connection_facts() {
+    let doc = json("fixtures/missing-sni-handshake-failure.pcap");
+    let f = &doc["files"][0];
+    assert_eq!(f["format"], "pcap");
+    assert_eq!(f["link_types"][0]["name"], "ETHERNET");
+    assert_eq!(f["tcp_streams"], 2);
+    let c0 = &f["connections"][0];
+    assert_eq!(c0["sni"], "origin.example.test");
+    assert_eq!(c0["tls_version"], "TLS 1.3");
+    assert_eq!(c0["outcome"], "handshake_ok");
+    // Endpoints as Wireshark prints them (the truth file beside the fixture).
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/missing-sni-handshake-failure.pcap.truth.json"),
+        )
+        .expect("truth"),
+    )
+    .expect("truth json");
+    assert_eq!(c0["client"], truth["tls_streams"][0]["client"]);
+    assert_eq!(c0["server"], "127.0.0.1:8443");
+    let c1 = &f["connections"][1];
+    assert_eq!(c1["sni"], Value::Null);
+    assert_eq!(c1["outcome"], "handshake_failed");
+    assert_eq!(c1["transcript"], "ClfF");
+    assert_eq!(c1["first_frame"], 22);
+
+    let doc = json("fixtures/tls12-ok-ipv6.pcap");
+    let c = &doc["files"][0]["connections"][0];
+    assert!(
+        c["client"].as_str().unwrap_or("").starts_with("[::1]:"),
+        "{c}"
+    );
+    assert_eq!(c["server"], "[::1]:443");
+    assert_eq!(c["tls_version"], "TLS 1.2");
+}
+
+/// The documented JSON contract: these keys exist (fields may be added, never renamed).
+#[test]
+fn json_contract_keys() {
+    let doc = json("fixtures/missing-sni-handshake-failure.pcap");
+    for k in ["name", "version"] {
+        assert!(doc["tool"].get(k).is_some(), "tool.{k}");
+    }
+    let f = &doc["files"][0];
+    for k in [
+        "path",
+        "format",
+        "link_types",
+        "packets",
+        "warnings",
+        "connections",
+    ] {
+        assert!(f.get(k).is_some(), "file.{k}");
+    }
+    let c = &f["connections"][1];
+    for k in [
+        "stream",
+        "client",
+        "server",
+        "sni",
+        "alpn",
+        "tls_version",
+        "cipher",
+        "outcome",
+        "first_frame",
+        "last_frame",
+        "findings",
+        "transcript",
+    ] {
+        assert!(c.get(k).is_some(), "connection.{k}");
+    }
+    let finding = &c["findings"][0];
+    for k in [
+        "rule",
+        "severity",
+        "summary",
+        "explanation",
+        "fix",
+        "frames",
+        "time",
+        "evidence",
+    ] {
+        assert!(finding.get(k).is_some(), "finding.{k}");
+    }
+    // docs/json.md documents every key of the example.
+    let doc_md =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
+            .expect("docs/json.md");
+    for obj in [c, finding] {
+        for k in obj.as_object().expect("object").keys() {
+            assert!(
+                doc_md.contains(&format!("`{k}`")),
+                "docs/json.md does not document `{k}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn jsonl_streams_one_connection_per_line() {
+    let out = tlsdiag(&["analyze", "--format", "jsonl", "fixtures/sni-ok.pcap"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["path"], "fixtures/sni-ok.pcap");
+    assert_eq!(lines[1]["stream"], 1);
+}
+
+#[test]
+fn human_report_shows_evidence_and_fix() {
+    let out = tlsdiag(&["analyze", "fixtures/missing-sni-handshake-failure.pcap"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("== fixtures/missing-sni-handshake-failure.pcap"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 TCP connections · findings: 1 error, 0 warning, 0 info"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[error] missing_sni · tcp.stream eq 1"),
+        "{text}"
+    );
+    assert!(text.contains("proxy_ssl_server_name on;"), "{text}");
+    assert!(text.contains("frames 25, 27 · tcp.stream eq 1"), "{text}");
+    assert!(text.contains("origin.example.test"), "{text}");
+}
+
+#[test]
+fn unreadable_file_exits_2_and_batch_goes_on() {
+    let out = tlsdiag(&["analyze", "Cargo.toml", "fixtures/tls12-ok.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Cargo.toml: not a pcap or pcapng capture"),
+        "{text}"
+    );
+    assert!(text.contains("byte offset 0"), "{text}");
+    assert!(text.contains("== fixtures/tls12-ok.pcap"), "{text}");
+}
+
+#[test]
+fn rules_and_explain_read_the_registry() {
+    let out = tlsdiag(&["rules"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "missing_sni",
+        "unanswered_renegotiation",
+        "idle_timeout_close",
+        "tls_alert",
+    ] {
+        assert!(text.contains(id), "{text}");
+    }
+    let out = tlsdiag(&["explain", "missing_sni"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("proxy_ssl_name"));
+    let out = tlsdiag(&["explain", "no_such_rule"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = tlsdiag(&["rules", "--markdown"]);
+    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
+        .expect("rules.md");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), md);
+}
+
+#[test]
+fn link_types_and_containers_give_the_same_connections() {
+    // Real loopback packets rewrapped in every supported link type / container
+    // (fixtures/link/make-link-variants.py): the TLS facts must not change.
+    let base = json("fixtures/link/base-ether.pcap");
+    let facts = |doc: &Value| -> Vec<(Value, Value, Value, Value)> {
+        doc["files"][0]["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .map(|c| {
+                (
+                    c["stream"].clone(),
+                    c["sni"].clone(),
+                    c["tls_version"].clone(),
+                    c["outcome"].clone(),
+                )
+            })
+            .collect()
+    };
+    let want = facts(&base);
+    assert!(want.len() >= 2, "{want:?}");
+    for f in [
+        "vlan-8021q.pcap",
+        "vlan-qinq.pcap",
+        "raw-dlt12.pcap",
+        "raw-dlt101.pcap",
+        "raw-dlt14.pcap",
+        "null-bsd.pcap",
+        "loop-108.pcap",
+        "pcap-ns-le.pcap",
+        "pcap-us-be.pcap",
+        "pcap-ns-be.pcap",
+        "pcapng-multi-if.pcapng",
+        "pcapng-be.pcapng",
+        "ipv6-exthdr.pcap",
+        "sll.pcap",
+        "sll2.pcap",
+    ] {
+        let path = format!("fixtures/link/{f}");
+        if !Path::new(env!("CARGO_MANIFEST_DIR")).join(&path).exists() {
+            panic!("missing fixture {path}");
+        }
+        let got = facts(&json(&path));
+        let sni_versions = |v: &[(Value, Value, Value, Value)]| -> Vec<(Value, Value)> {
+            v.iter().map(|x| (x.1.clone(), x.2.clone())).collect()
+        };
+        assert_eq!(sni_versions(&got), sni_versions(&want), "{f}");
+    }
+}
