@@ -28,7 +28,7 @@ use reassembly::{Chunk, Reassembler, SegmentKind};
 /// An open connection without packets for this long (capture time) is finalised.
 pub const IDLE_EXPIRY_SECS: i64 = 3600;
 /// A closed connection is finalised this long after its last packet.
-pub const LINGER_SECS: i64 = 300;
+pub const LINGER_SECS: i64 = 30;
 /// Most events one connection keeps (alerts and TCP closes are always kept).
 pub const MAX_EVENTS: usize = 1024;
 /// Hard cap, even for events that are always kept.
@@ -540,5 +540,140 @@ impl FlowTable {
             Slot::Live(c) => Some(c.stream),
             Slot::Done { stream, .. } | Slot::Reserved { stream } => Some(*stream),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::link::TcpFlags;
+
+    fn seg(
+        src: &str,
+        dst: &str,
+        seq: u32,
+        flags: u8,
+        payload: &'static [u8],
+    ) -> TcpSegment<'static> {
+        TcpSegment {
+            src: src.parse().expect("addr"),
+            dst: dst.parse().expect("addr"),
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload,
+            wire_len: payload.len() as u32,
+            ttl: 64,
+            ip_id: None,
+        }
+    }
+
+    fn frame(n: u64, secs: i64) -> Frame<'static> {
+        Frame {
+            number: n,
+            time: Timestamp(secs * 1_000_000_000),
+            linktype: 1,
+            data: &[],
+            orig_len: 0,
+        }
+    }
+
+    const C: &str = "10.0.0.1:40000";
+    const S: &str = "10.0.0.2:443";
+    const SYN: u8 = TcpFlags::SYN;
+    const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const ACK: u8 = TcpFlags::ACK;
+
+    // --- stream numbering (Wireshark tcp.stream) ------------------------------------------
+    #[test]
+    fn retransmitted_syn_keeps_stream_new_isn_opens_one() {
+        let mut t = FlowTable::default();
+        let mut done = Vec::new();
+        t.packet(&seg(C, S, 100, SYN, b""), &frame(1, 0), &mut |x| {
+            done.push(x)
+        });
+        t.packet(&seg(C, S, 100, SYN, b""), &frame(2, 1), &mut |x| {
+            done.push(x)
+        });
+        assert_eq!(t.streams(), 1);
+        t.packet(&seg(S, C, 900, SYNACK, b""), &frame(3, 1), &mut |x| {
+            done.push(x)
+        });
+        t.packet(
+            &seg(C, S, 101, TcpFlags::RST, b""),
+            &frame(4, 2),
+            &mut |x| done.push(x),
+        );
+        // Same 4-tuple, new ISN: port reuse → stream 1, and stream 0 is finalised.
+        t.packet(&seg(C, S, 5000, SYN, b""), &frame(5, 3), &mut |x| {
+            done.push(x)
+        });
+        assert_eq!(t.streams(), 2);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].stream, 0);
+        assert!(done[0].events.iter().any(|e| e.kind
+            == EventKind::Syn {
+                retransmission: true
+            }));
+        t.finish(&mut |x| done.push(x));
+        assert_eq!(done[1].stream, 1);
+        assert_eq!(done[1].first_frame, 5);
+    }
+
+    #[test]
+    fn quoted_tcp_reserves_an_index_used_by_later_packets() {
+        let mut t = FlowTable::default();
+        let mut done = Vec::new();
+        t.quoted(C.parse().expect("addr"), S.parse().expect("addr"));
+        t.packet(&seg("10.0.0.3:1", S, 1, SYN, b""), &frame(1, 0), &mut |x| {
+            done.push(x)
+        });
+        t.packet(&seg(S, C, 7, ACK, b"x"), &frame(2, 0), &mut |x| {
+            done.push(x)
+        });
+        t.finish(&mut |x| done.push(x));
+        let streams: Vec<(u64, u64)> = done.iter().map(|d| (d.stream, d.first_frame)).collect();
+        assert_eq!(streams, vec![(0, 2), (1, 1)]);
+    }
+
+    // --- roles --------------------------------------------------------------------------------
+    #[test]
+    fn client_without_syn_is_the_higher_port_side() {
+        let mut t = FlowTable::default();
+        let mut done = Vec::new();
+        t.packet(&seg(S, C, 7, ACK, b"abc"), &frame(1, 0), &mut |x| {
+            done.push(x)
+        });
+        t.finish(&mut |x| done.push(x));
+        assert_eq!(done[0].client.to_string(), C);
+        assert_eq!(done[0].role_basis, RoleBasis::Port);
+        assert!(done[0].midstream);
+    }
+
+    // --- idle ---------------------------------------------------------------------------------
+    #[test]
+    fn long_silence_is_an_event_not_a_new_connection() {
+        let mut t = FlowTable::default();
+        let mut done = Vec::new();
+        t.packet(&seg(C, S, 100, SYN, b""), &frame(1, 0), &mut |x| {
+            done.push(x)
+        });
+        t.packet(&seg(S, C, 900, SYNACK, b""), &frame(2, 0), &mut |x| {
+            done.push(x)
+        });
+        // 350 s of silence, then the server closes.
+        t.packet(
+            &seg(S, C, 901, TcpFlags::FIN | ACK, b""),
+            &frame(3, 350),
+            &mut |x| done.push(x),
+        );
+        assert!(done.is_empty(), "finalised during an idle gap");
+        t.finish(&mut |x| done.push(x));
+        assert_eq!(done.len(), 1);
+        assert!(done[0].events.iter().any(|e| matches!(
+            e.kind,
+            EventKind::Idle { secs, after_frame: 2 } if (secs - 350.0).abs() < 1e-6
+        )));
     }
 }

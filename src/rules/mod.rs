@@ -156,3 +156,208 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod scenario_tests {
+    //! Timelines built by hand for variants the fixtures do not cover.
+    use super::*;
+    use crate::timeline::{AlertEvidence, Dir, DirStats, Event, EventKind, RoleBasis};
+
+    fn ev(frame: u64, secs: f64, dir: Dir, kind: EventKind) -> Event {
+        Event {
+            frame,
+            time: Timestamp((secs * 1e9) as i64),
+            dir,
+            kind,
+        }
+    }
+
+    fn timeline(events: Vec<Event>) -> Timeline {
+        Timeline {
+            stream: 7,
+            client: "10.0.0.1:50000".parse().expect("addr"),
+            server: "10.0.0.2:443".parse().expect("addr"),
+            role_basis: RoleBasis::Syn,
+            first_frame: 1,
+            first_time: Timestamp(0),
+            last_frame: events.last().map_or(1, |e| e.frame),
+            last_time: events.last().map_or(Timestamp(0), |e| e.time),
+            events,
+            events_dropped: 0,
+            c2s: DirStats::default(),
+            s2c: DirStats::default(),
+            midstream: false,
+        }
+    }
+
+    use Dir::{ClientToServer as C2S, ServerToClient as S2C};
+
+    /// The WAF case: the server closes after 120 s idle (encrypted alert + FIN), the client
+    /// ACKs and later resets.
+    #[test]
+    fn idle_close_then_client_rst() {
+        let t = timeline(vec![
+            ev(
+                10,
+                1.0,
+                S2C,
+                EventKind::AppData {
+                    records: 1,
+                    bytes: 500,
+                    last_frame: 10,
+                },
+            ),
+            ev(
+                181,
+                121.2,
+                S2C,
+                EventKind::Idle {
+                    secs: 120.2,
+                    after_frame: 11,
+                },
+            ),
+            ev(
+                181,
+                121.2,
+                S2C,
+                EventKind::EncryptedAlert {
+                    len: 26,
+                    evidence: AlertEvidence::ContentType,
+                },
+            ),
+            ev(182, 121.2, S2C, EventKind::Fin),
+            ev(191, 180.0, C2S, EventKind::Rst),
+        ]);
+        let f = run(&t, &Context::default());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule, RuleId::IdleTimeoutClose);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].frames, vec![181, 182, 191]);
+        assert!(
+            f[0].summary
+                .contains("server closed the connection after 120.2 s idle"),
+            "{}",
+            f[0].summary
+        );
+        assert!(
+            f[0].summary
+                .contains("the client reset the connection 58.8 s later (RST, frame 191)"),
+            "{}",
+            f[0].summary
+        );
+    }
+
+    #[test]
+    fn client_closing_its_own_idle_connection_is_not_reported() {
+        let t = timeline(vec![
+            ev(
+                10,
+                1.0,
+                S2C,
+                EventKind::AppData {
+                    records: 1,
+                    bytes: 500,
+                    last_frame: 10,
+                },
+            ),
+            ev(
+                20,
+                31.0,
+                C2S,
+                EventKind::Idle {
+                    secs: 30.0,
+                    after_frame: 10,
+                },
+            ),
+            ev(20, 31.0, C2S, EventKind::Fin),
+        ]);
+        assert!(run(&t, &Context::default()).is_empty());
+    }
+
+    #[test]
+    fn missing_sni_closed_without_alert() {
+        let info = crate::tls::ClientHelloInfo {
+            record_format: crate::tls::RecordFormat::Tls,
+            record_version: crate::tls::TlsVersion(0x0301),
+            legacy_version: crate::tls::TlsVersion(0x0303),
+            supported_versions: vec![],
+            sni: None,
+            alpn: vec![],
+            cipher_suites: vec![0xc02f],
+            extensions: vec![],
+            groups: vec![],
+            renegotiation_info: true,
+            renegotiation_scsv: false,
+            session_id: vec![],
+            session_ticket: false,
+            psk: false,
+            length: 100,
+            segments: 1,
+        };
+        let t = timeline(vec![
+            ev(4, 0.1, C2S, EventKind::ClientHello(Box::new(info))),
+            ev(5, 0.2, S2C, EventKind::Rst),
+        ]);
+        let f = run(&t, &Context::default());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, RuleId::MissingSni);
+        assert!(
+            f[0].summary.contains("reset the connection (RST, frame 5)"),
+            "{}",
+            f[0].summary
+        );
+    }
+
+    #[test]
+    fn unanswered_renegotiation_until_capture_end() {
+        let t = timeline(vec![
+            ev(8, 0.1, S2C, EventKind::Finished { len: 40 }),
+            ev(14, 0.5, S2C, EventKind::EncryptedHandshake { len: 28 }),
+            ev(
+                15,
+                0.6,
+                C2S,
+                EventKind::AppData {
+                    records: 1,
+                    bytes: 100,
+                    last_frame: 15,
+                },
+            ),
+        ]);
+        let f = run(&t, &Context::default());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, RuleId::UnansweredRenegotiation);
+        assert!(
+            f[0].summary
+                .contains("sent application data instead, frame 15"),
+            "{}",
+            f[0].summary
+        );
+        assert!(
+            f[0].summary.contains("until the capture ended"),
+            "{}",
+            f[0].summary
+        );
+    }
+
+    #[test]
+    fn warning_alert_is_a_warning_finding() {
+        let t = timeline(vec![ev(
+            6,
+            0.1,
+            S2C,
+            EventKind::Alert {
+                level: crate::timeline::AlertLevel::Warning,
+                description: 100,
+            },
+        )]);
+        let f = run(&t, &Context::default());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, RuleId::TlsAlert);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(
+            f[0].summary
+                .contains("warning alert no_renegotiation (100)")
+        );
+    }
+}
