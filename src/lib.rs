@@ -4,6 +4,16 @@
 //! (TCP segments) → [`flow`] (TCP connections, `tcp.stream` numbering, reassembly) → [`tls`]
 //! (records, handshake messages, certificates) → [`timeline`] (per-connection events) →
 //! [`rules`] (findings) → [`report`] (human, JSON, JSONL). [`analyze`] wires them together.
+//!
+//! ```
+//! use std::path::Path;
+//!
+//! let report = tlsdiag::analyze::analyze_collect(Path::new("fixtures/missing-sni-unrecognized-name.pcap"));
+//! let conn = &report.connections[0];
+//! assert_eq!(conn.stream, 0);
+//! assert_eq!(conn.findings[0].rule.as_str(), "missing_sni");
+//! assert_eq!(conn.findings[0].frames, vec![4, 6]);
+//! ```
 
 pub mod analyze;
 pub mod capture;
