@@ -138,6 +138,10 @@ pub enum EventKind {
     },
     /// A heartbeat record.
     Heartbeat { len: u16 },
+    /// The sender advertised a zero receive window: the other side must stop sending.
+    ZeroWindow,
+    /// The sender's receive window opened again after a zero window.
+    WindowOpen,
 }
 
 /// Only silences at least this long become [`EventKind::Idle`] events.
@@ -175,7 +179,11 @@ impl EventKind {
             EventKind::Gap { .. } => 'm',
             EventKind::NotTls { .. } => 'p',
             EventKind::Idle { .. } => return Some('~'),
-            EventKind::Syn { .. } | EventKind::SynAck | EventKind::Retransmission { .. } => {
+            EventKind::Syn { .. }
+            | EventKind::SynAck
+            | EventKind::Retransmission { .. }
+            | EventKind::ZeroWindow
+            | EventKind::WindowOpen => {
                 return None;
             }
         })
@@ -260,6 +268,16 @@ pub enum RoleBasis {
     Port,
 }
 
+/// IP-level marks of one packet (to tell a server's own packets from injected ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpMark {
+    pub frame: u64,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub ttl: u8,
+    /// IPv4 identification (None for IPv6).
+    pub ip_id: Option<u16>,
+}
+
 /// A finished connection: what rules read.
 #[derive(Clone, Debug)]
 pub struct Timeline {
@@ -279,6 +297,10 @@ pub struct Timeline {
     pub s2c: DirStats,
     /// True when the capture holds no SYN for this connection.
     pub midstream: bool,
+    /// The SYN/ACK's IP marks.
+    pub synack_mark: Option<IpMark>,
+    /// IP marks of RST packets (first 16), with their direction.
+    pub rst_marks: Vec<(Dir, IpMark)>,
 }
 
 impl Timeline {
@@ -326,6 +348,23 @@ impl Timeline {
             || (self.server_hello().is_some()
                 && self.c2s.app_records > 0
                 && self.s2c.app_records > 0)
+    }
+
+    /// Events after index `i`.
+    pub fn after(&self, i: usize) -> &[Event] {
+        self.events.get(i + 1..).unwrap_or_default()
+    }
+
+    /// Index and event of the first event matching `pred`.
+    pub fn position(&self, pred: impl Fn(&Event) -> bool) -> Option<(usize, &Event)> {
+        self.events.iter().enumerate().find(|(_, e)| pred(e))
+    }
+
+    /// Any real ServerHello or HelloRetryRequest.
+    pub fn any_server_hello(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ServerHello(_)))
     }
 
     /// Frame of the first event matching `pred`.

@@ -121,12 +121,19 @@ rule_test!(
 rule_test!(
     idle_timeout_close_120s,
     "fixtures/idle-timeout-close.pcap",
-    [(0, "idle_timeout_close", "warning", [13, 15, 17, 18], "seen")]
+    [
+        (0, "idle_timeout_close", "warning", [13, 15, 17, 18], "seen"),
+        // The client's later request on the closed connection: the keep-alive race.
+        (0, "stale_connection_reuse", "error", [13, 17, 18], "seen"),
+    ]
 );
 rule_test!(
     idle_timeout_close_75s,
     "fixtures/idle-timeout-close-75s.pcap",
-    [(0, "idle_timeout_close", "warning", [16, 18, 20, 21], "seen")]
+    [
+        (0, "idle_timeout_close", "warning", [16, 18, 20, 21], "seen"),
+        (0, "stale_connection_reuse", "error", [16, 20, 21], "seen"),
+    ]
 );
 rule_test!(
     idle_silent_on_clean_keepalive,
@@ -134,11 +141,15 @@ rule_test!(
     []
 );
 
-// tls_alert: the client rejects the server's certificate; healthy captures stay silent.
+// The client rejects the server's certificate (unknown_ca); the lone leaf's issuer is not in
+// the chain. Healthy captures stay silent.
 rule_test!(
-    tls_alert_unknown_ca,
+    client_rejected_certificate_unknown_ca,
     "fixtures/alert-unknown-ca.pcap",
-    [(0, "tls_alert", "error", [6, 8], "seen")]
+    [
+        (0, "client_rejected_certificate", "error", [6, 8], "seen"),
+        (0, "certificate_chain_incomplete", "warning", [6], "seen"),
+    ]
 );
 rule_test!(healthy_tls12_silent, "fixtures/tls12-ok.pcap", []);
 rule_test!(healthy_tls13_silent, "fixtures/tls13-ok.pcap", []);
@@ -181,7 +192,7 @@ fn summaries_carry_the_facts() {
 
     let s = summaries("fixtures/alert-unknown-ca.pcap").join("\n");
     assert!(
-        s.contains("client sent fatal alert unknown_ca (48) after the server's"),
+        s.contains("with fatal alert unknown_ca (48) (frame 8)"),
         "{s}"
     );
 }

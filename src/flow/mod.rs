@@ -21,7 +21,9 @@ use std::net::SocketAddr;
 
 use crate::capture::link::TcpSegment;
 use crate::capture::{Frame, Timestamp};
-use crate::timeline::{Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, RoleBasis, Timeline};
+use crate::timeline::{
+    Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, IpMark, RoleBasis, Timeline,
+};
 use crate::tls::{EventSink, TlsConn};
 use reassembly::{Chunk, Reassembler, SegmentKind};
 
@@ -131,6 +133,9 @@ struct Conn {
     syn_isn: Option<u32>,
     fin: [bool; 2],
     rst: bool,
+    zero_window: [bool; 2],
+    synack_mark: Option<IpMark>,
+    rst_marks: Vec<(usize, IpMark)>,
     midstream: bool,
     reasm: [Reassembler; 2],
     tls: TlsConn,
@@ -186,6 +191,9 @@ impl Conn {
             syn_isn: None,
             fin: [false; 2],
             rst: false,
+            zero_window: [false; 2],
+            synack_mark: None,
+            rst_marks: Vec::new(),
             midstream: false,
             reasm: [Reassembler::default(), Reassembler::default()],
             tls: TlsConn::default(),
@@ -243,6 +251,11 @@ impl Conn {
             if flags.ack() {
                 if self.synack_side.is_none() {
                     self.synack_side = Some(side);
+                    self.synack_mark = Some(IpMark {
+                        frame: num,
+                        ttl: seg.ttl,
+                        ip_id: seg.ip_id,
+                    });
                     self.events.push(side, num, time, EventKind::SynAck);
                 }
             } else {
@@ -258,7 +271,29 @@ impl Conn {
         }
         if flags.rst() {
             self.rst = true;
+            if self.rst_marks.len() < 16 {
+                self.rst_marks.push((
+                    side,
+                    IpMark {
+                        frame: num,
+                        ttl: seg.ttl,
+                        ip_id: seg.ip_id,
+                    },
+                ));
+            }
             self.events.push(side, num, time, EventKind::Rst);
+        }
+
+        if !flags.syn() && !flags.rst() && flags.ack() {
+            if seg.window == 0 {
+                if !self.zero_window[side] {
+                    self.zero_window[side] = true;
+                    self.events.push(side, num, time, EventKind::ZeroWindow);
+                }
+            } else if self.zero_window[side] {
+                self.zero_window[side] = false;
+                self.events.push(side, num, time, EventKind::WindowOpen);
+            }
         }
 
         let data_seq = if flags.syn() {
@@ -379,6 +414,12 @@ impl Conn {
             c2s: self.stats[client_side],
             s2c: self.stats[1 - client_side],
             midstream: self.syn_side.is_none() && self.synack_side.is_none(),
+            synack_mark: self.synack_mark,
+            rst_marks: self
+                .rst_marks
+                .iter()
+                .map(|(s, m)| (dir(u8::from(*s != 0)), *m))
+                .collect(),
         }
     }
 }

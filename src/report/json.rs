@@ -102,6 +102,10 @@ pub struct JsonFinding<'a> {
     pub time: f64,
     pub evidence: &'static str,
     pub filter: String,
+    /// "high", or "low" when the capture misses part of the connection.
+    pub confidence: &'static str,
+    /// Why the confidence is low (null when high).
+    pub confidence_note: Option<&'a str>,
 }
 
 pub fn finding<'a>(c: &ConnReport, f: &'a Finding) -> JsonFinding<'a> {
@@ -123,6 +127,8 @@ pub fn finding<'a>(c: &ConnReport, f: &'a Finding) -> JsonFinding<'a> {
             crate::rules::Evidence::Inferred => "inferred",
         },
         filter: format!("tcp.stream eq {}", c.stream),
+        confidence: if f.low_confidence.is_some() { "low" } else { "high" },
+        confidence_note: f.low_confidence.as_deref(),
     }
 }
 

@@ -150,6 +150,9 @@ pub fn render(r: &FileReport, all: bool) -> String {
             c.server
         );
         s.push_str(&wrap(&f.summary, 96, "     "));
+        if let Some(why) = &f.low_confidence {
+            s.push_str(&wrap(&format!("Low confidence: {why}."), 96, "     "));
+        }
         let mut why = meta.explanation.to_string();
         if let Some(d) = &f.detail {
             why.push(' ');

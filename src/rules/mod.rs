@@ -7,10 +7,14 @@
 //! reports only the alerts no other finding explained.
 
 pub mod alerts;
+pub mod certificate;
+pub mod handshake;
 pub mod idle;
+pub mod posture;
 pub mod registry;
 pub mod renegotiation;
 pub mod sni;
+pub mod tcp;
 pub mod timeouts;
 
 use std::collections::HashMap;
@@ -37,6 +41,9 @@ pub struct Finding {
     pub evidence: Evidence,
     /// Alert frames this finding accounts for (so `tls_alert` stays quiet about them).
     pub explains: Vec<u64>,
+    /// Why the conclusion is less certain than usual (the capture misses part of the
+    /// connection), if it is.
+    pub low_confidence: Option<String>,
 }
 
 impl Finding {
@@ -54,6 +61,7 @@ impl Finding {
             time,
             evidence: Evidence::Seen,
             explains: Vec::new(),
+            low_confidence: None,
         }
     }
     pub fn severity(mut self, s: Severity) -> Self {
@@ -83,6 +91,12 @@ pub struct ServerSummary {
     pub sni_ok: u32,
     /// One of them: (tcp.stream, SNI).
     pub sni_ok_example: Option<(u64, String)>,
+    /// Completed handshakes.
+    pub ok: u32,
+    /// The first of them: (tcp.stream, version, cipher).
+    pub ok_example: Option<(u64, String, String)>,
+    /// Completed handshakes whose ClientHello fit in one TCP segment.
+    pub small_hello_ok: u32,
 }
 
 /// Cross-connection context: small per-server summaries, fed as connections finish.
@@ -94,6 +108,24 @@ pub struct Context {
 impl Context {
     /// Adds a finished connection to its server's summary.
     pub fn observe(&mut self, t: &Timeline) {
+        if t.handshake_complete() {
+            let s = self.servers.entry(t.server).or_default();
+            s.ok += 1;
+            if let Some((_, sh)) = t.server_hello()
+                && s.ok_example
+                    .as_ref()
+                    .is_none_or(|(st, _, _)| t.stream < *st)
+            {
+                s.ok_example = Some((
+                    t.stream,
+                    sh.version.to_string(),
+                    crate::tls::cipher_name(sh.cipher),
+                ));
+            }
+            if t.client_hello().is_some_and(|(_, ch)| ch.segments <= 1) {
+                s.small_hello_ok += 1;
+            }
+        }
         if let Some(sni) = t.sni()
             && t.handshake_complete()
         {
@@ -117,19 +149,40 @@ type Check = fn(&Timeline, &Context, &mut Vec<Finding>);
 
 /// Families in the order they run: specific ones before `alerts`.
 static CHECKS: &[(&str, Check)] = &[
+    ("tcp", tcp::check_connect),
     ("sni", sni::check),
+    ("handshake", handshake::check),
+    ("certificate", certificate::check),
     ("renegotiation", renegotiation::check),
     ("idle", idle::check),
+    ("tcp", tcp::check_established),
+    ("posture", posture::check),
     ("alerts", alerts::check),
 ];
 
-/// Runs every rule on a finished connection.
+/// Runs every rule on a finished connection. When the capture misses part of the connection,
+/// a `capture_incomplete` finding says so and every other finding is marked low-confidence.
 pub fn run(t: &Timeline, ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     for (_, check) in CHECKS {
         check(t, ctx, &mut out);
     }
+    if let Some(reason) = tcp::incompleteness(t) {
+        if !out.is_empty() {
+            for f in &mut out {
+                f.low_confidence = Some(reason.clone());
+            }
+            out.push(tcp::capture_incomplete(t, &reason));
+        } else if tcp::worth_reporting_incomplete(t) {
+            out.push(tcp::capture_incomplete(t, &reason));
+        }
+    }
     out
+}
+
+/// Does a finding for `rule` already exist?
+pub fn has(out: &[Finding], rule: RuleId) -> bool {
+    out.iter().any(|f| f.rule == rule)
 }
 
 /// Seconds formatted for summaries: "120.0 s", "0.35 s".
@@ -184,9 +237,17 @@ mod scenario_tests {
             last_time: events.last().map_or(Timestamp(0), |e| e.time),
             events,
             events_dropped: 0,
-            c2s: DirStats::default(),
-            s2c: DirStats::default(),
+            c2s: DirStats {
+                packets: 5,
+                ..DirStats::default()
+            },
+            s2c: DirStats {
+                packets: 5,
+                ..DirStats::default()
+            },
             midstream: false,
+            synack_mark: None,
+            rst_marks: Vec::new(),
         }
     }
 
@@ -348,16 +409,13 @@ mod scenario_tests {
             S2C,
             EventKind::Alert {
                 level: crate::timeline::AlertLevel::Warning,
-                description: 100,
+                description: 41,
             },
         )]);
         let f = run(&t, &Context::default());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].rule, RuleId::TlsAlert);
         assert_eq!(f[0].severity, Severity::Warning);
-        assert!(
-            f[0].summary
-                .contains("warning alert no_renegotiation (100)")
-        );
+        assert!(f[0].summary.contains("warning alert no_certificate (41)"));
     }
 }

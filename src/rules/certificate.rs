@@ -1,0 +1,300 @@
+//! Certificates (TLS ≤ 1.2, sent in clear) and the client's verdict on them.
+
+use super::{Context, Finding, RuleId, fmt_secs, has};
+use crate::capture::Timestamp;
+use crate::report::utc;
+use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Timeline};
+use crate::tls::{CertInfo, CertSummary, alert_name};
+
+pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
+    client_rejected(t, out);
+    let Some((cert_ev, info)) = t.events.iter().find_map(|e| match &e.kind {
+        EventKind::Certificate(c) if e.dir == Dir::ServerToClient => Some((e, c.as_ref())),
+        _ => None,
+    }) else {
+        return;
+    };
+    validity(cert_ev, info, out);
+    name(t, cert_ev, info, out);
+    chain(cert_ev, info, out);
+}
+
+fn which(i: usize, c: &CertSummary) -> String {
+    let role = if i == 0 {
+        "leaf".to_string()
+    } else {
+        format!("chain certificate #{}", i + 1)
+    };
+    format!(
+        "{role} {}",
+        c.subject_cn.clone().unwrap_or_else(|| c.subject.clone())
+    )
+}
+
+fn date(secs: i64) -> String {
+    utc(Timestamp(secs.saturating_mul(1_000_000_000)))
+        .chars()
+        .take(10)
+        .collect()
+}
+
+fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
+    let now = ev.time.0.div_euclid(1_000_000_000);
+    for (i, c) in info.chain.iter().enumerate() {
+        if c.not_after < now && !has(out, RuleId::CertificateExpired) {
+            let days = (now - c.not_after) / 86_400;
+            out.push(Finding::new(
+                RuleId::CertificateExpired,
+                format!(
+                    "the {} expired on {} ({} day(s) before the capture; Certificate frame {})",
+                    which(i, c),
+                    date(c.not_after),
+                    days,
+                    ev.frame
+                ),
+                &[ev],
+            ));
+        }
+        if c.not_before > now && !has(out, RuleId::CertificateNotYetValid) {
+            out.push(Finding::new(
+                RuleId::CertificateNotYetValid,
+                format!(
+                    "the {} is valid only from {} ({} after the capture time; Certificate frame {})",
+                    which(i, c),
+                    date(c.not_before),
+                    fmt_secs((c.not_before - now) as f64),
+                    ev.frame
+                ),
+                &[ev],
+            ));
+        }
+    }
+}
+
+/// RFC 6125 §6.4: case-insensitive; a wildcard is only a whole left-most label and matches
+/// exactly one label.
+pub fn name_matches(pattern: &str, host: &str) -> bool {
+    let p = pattern.trim_end_matches('.').to_ascii_lowercase();
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(rest) = p.strip_prefix("*.") {
+        match h.split_once('.') {
+            Some((first, tail)) => !first.is_empty() && tail == rest && rest.contains('.'),
+            None => false,
+        }
+    } else {
+        p == h
+    }
+}
+
+fn name(t: &Timeline, ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
+    let (Some(sni), Some(leaf)) = (t.sni(), info.leaf()) else {
+        return;
+    };
+    let is_ip = sni.parse::<std::net::IpAddr>().is_ok();
+    let dns: Vec<&String> = leaf
+        .sans
+        .iter()
+        .filter(|s| s.parse::<std::net::IpAddr>().is_err())
+        .collect();
+    let names: Vec<String> = if is_ip {
+        leaf.sans
+            .iter()
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+            .cloned()
+            .collect()
+    } else if dns.is_empty() {
+        leaf.subject_cn.iter().cloned().collect()
+    } else {
+        dns.into_iter().cloned().collect()
+    };
+    if names.iter().any(|n| name_matches(n, sni)) {
+        return;
+    }
+    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    out.push(Finding::new(
+        RuleId::CertificateNameMismatch,
+        format!(
+            "the client asked for {sni} but the certificate (frame {}) is for [{}]{}",
+            ev.frame,
+            shown.join(", "),
+            if names.len() > 8 {
+                format!(" (+{} more)", names.len() - 8)
+            } else {
+                String::new()
+            }
+        ),
+        &[ev],
+    ));
+}
+
+fn chain(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
+    let Some(leaf) = info.leaf() else { return };
+    if leaf.self_signed && info.chain.len() == 1 {
+        out.push(Finding::new(
+            RuleId::CertificateSelfSigned,
+            format!(
+                "the server presented a self-signed certificate ({}; frame {})",
+                leaf.subject, ev.frame
+            ),
+            &[ev],
+        ));
+        return;
+    }
+    let Some(top) = info.chain.last() else { return };
+    let linked = top.self_signed
+        || info
+            .chain
+            .iter()
+            .any(|c| c.subject == top.issuer && c.subject != top.subject);
+    let rejected = has(out, RuleId::ClientRejectedCertificate);
+    if linked || !(info.chain.len() >= 2 || rejected) {
+        return;
+    }
+    let single = info.chain.len() == 1;
+    let f = Finding::new(
+        RuleId::CertificateChainIncomplete,
+        format!(
+            "the server sent {} certificate(s) (frame {}) and the issuer of the last one, {}, is not among them{}{}",
+            info.chain.len(),
+            ev.frame,
+            top.issuer,
+            if rejected {
+                "; the client rejected the chain"
+            } else {
+                ""
+            },
+            if single {
+                " — an intermediate is missing, unless that issuer is a (private) root the client should trust directly"
+            } else {
+                ""
+            }
+        ),
+        &[ev],
+    );
+    // A lone leaf may be signed by a root directly: less certain than a broken chain.
+    out.push(if single {
+        f.severity(super::Severity::Warning)
+    } else {
+        f
+    });
+}
+
+fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
+    let cert =
+        t.find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Certificate(_)));
+    let tls13 = t
+        .server_hello()
+        .is_some_and(|(_, sh)| sh.version.is_tls13());
+    if let Some(cert) = cert {
+        let after: Vec<&Event> = t
+            .events
+            .iter()
+            .filter(|e| e.frame >= cert.frame && e.dir == Dir::ClientToServer)
+            .collect();
+        // First client reaction after the Certificate.
+        let Some(first) = after.iter().find(|e| {
+            matches!(
+                e.kind,
+                EventKind::Alert { .. }
+                    | EventKind::Fin
+                    | EventKind::Rst
+                    | EventKind::Handshake { .. }
+                    | EventKind::ChangeCipherSpec
+                    | EventKind::Finished { .. }
+                    | EventKind::EncryptedAlert { .. }
+            )
+        }) else {
+            return;
+        };
+        let summary = match first.kind {
+            EventKind::Alert {
+                level,
+                description: d @ (42..=46 | 48 | 49),
+            } => format!(
+                "the client rejected the server's certificate (frame {}) with {} alert {} ({d}) (frame {})",
+                cert.frame,
+                level.name(),
+                alert_name(d),
+                first.frame
+            ),
+            EventKind::Fin | EventKind::Rst => format!(
+                "the client closed the connection ({} frame {}) {} after the server's certificate (frame {}) without an alert and without continuing the handshake",
+                if matches!(first.kind, EventKind::Fin) {
+                    "FIN,"
+                } else {
+                    "RST,"
+                },
+                first.frame,
+                fmt_secs(first.time.secs_since(cert.time)),
+                cert.frame
+            ),
+            _ => return,
+        };
+        let inferred = !matches!(first.kind, EventKind::Alert { .. });
+        out.push(
+            Finding::new(RuleId::ClientRejectedCertificate, summary, &[cert, first])
+                .explains(vec![first.frame])
+                .inferred(inferred),
+        );
+        return;
+    }
+    if !tls13 {
+        return;
+    }
+    // TLS 1.3: an alert-sized encrypted record in place of the client's Finished.
+    let Some(alert) = t.find(|e| {
+        e.dir == Dir::ClientToServer
+            && matches!(
+                e.kind,
+                EventKind::EncryptedAlert {
+                    evidence: AlertEvidence::InferredFromSize,
+                    ..
+                }
+            )
+    }) else {
+        return;
+    };
+    let client_finished_before = t.events.iter().any(|e| {
+        e.frame < alert.frame
+            && e.dir == Dir::ClientToServer
+            && matches!(e.kind, EventKind::Finished { .. })
+    });
+    if client_finished_before {
+        return;
+    }
+    let server_flight =
+        t.find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Finished { .. }));
+    let mut ev = vec![alert];
+    if let Some(s) = server_flight {
+        ev.insert(0, s);
+    }
+    out.push(
+        Finding::new(
+            RuleId::ClientRejectedCertificate,
+            format!(
+                "TLS 1.3: instead of its Finished the client sent a single {}-byte encrypted record (frame {}) — the size of an encrypted alert — after the server's encrypted Certificate flight{}; most likely it rejected the certificate",
+                crate::tls::TLS13_ALERT_LEN,
+                alert.frame,
+                server_flight.map_or(String::new(), |s| format!(" (frame {})", s.frame))
+            ),
+            &ev,
+        )
+        .inferred(true),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn rfc6125_wildcards() {
+        assert!(name_matches("*.example.com", "a.example.com"));
+        assert!(name_matches("*.Example.com", "A.example.COM."));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.com", "example.com"));
+        assert!(name_matches("origin.example.test", "origin.example.test"));
+        assert!(!name_matches("other.example.test", "origin.example.test"));
+    }
+}
