@@ -363,7 +363,7 @@ fn unanswered(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
 
     if let Some(rst) = server_rst.filter(|r| client_close.is_none_or(|c| r.frame <= c.frame)) {
         if split {
-            return split_finding(t, ch_ev, ch, *rst, "reset", small_ok, out);
+            return split_finding(t, ch_ev, ch, rst, "reset", small_ok, out);
         }
         return reset_finding(t, ch_ev, rst, out);
     }
@@ -476,12 +476,12 @@ fn reset_finding(t: &Timeline, ch_ev: &Event, rst: &Event, out: &mut Vec<Finding
                 r.ttl, sa.frame, sa.ttl
             ));
         }
-        if let (Some(a), Some(b)) = (sa.ip_id, r.ip_id) {
-            if (a == 0) != (b == 0) {
-                clues.push(format!(
-                    "its IP-ID is {b:#06x} where the SYN/ACK's was {a:#06x}"
-                ));
-            }
+        if let (Some(a), Some(b)) = (sa.ip_id, r.ip_id)
+            && (a == 0) != (b == 0)
+        {
+            clues.push(format!(
+                "its IP-ID is {b:#06x} where the SYN/ACK's was {a:#06x}"
+            ));
         }
     }
     let syn = t.find(|e| {
