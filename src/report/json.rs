@@ -127,7 +127,11 @@ pub fn finding<'a>(c: &ConnReport, f: &'a Finding) -> JsonFinding<'a> {
             crate::rules::Evidence::Inferred => "inferred",
         },
         filter: format!("tcp.stream eq {}", c.stream),
-        confidence: if f.low_confidence.is_some() { "low" } else { "high" },
+        confidence: if f.low_confidence.is_some() {
+            "low"
+        } else {
+            "high"
+        },
         confidence_note: f.low_confidence.as_deref(),
     }
 }
