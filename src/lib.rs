@@ -18,8 +18,11 @@
 pub mod analyze;
 pub mod capture;
 pub mod cli;
+pub mod filter;
 pub mod flow;
+pub mod merge;
 pub mod report;
 pub mod rules;
+pub mod scan;
 pub mod timeline;
 pub mod tls;

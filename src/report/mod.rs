@@ -3,6 +3,8 @@
 //! apart, documented in `docs/json.md`).
 
 pub mod json;
+pub mod markdown;
+pub mod summary;
 pub mod table;
 
 use crate::capture::Timestamp;

@@ -1,0 +1,259 @@
+//! `tlsdiag scan`: many captures, one report.
+//!
+//! [`walk::list`] turns the operands into a sorted, de-duplicated list; `--shard K/N` keeps one
+//! deterministic slice of it ([`shard`]); the files are then analysed in parallel on a rayon
+//! pool of `--jobs` threads and handed to the caller **in list order**, whatever the
+//! scheduling, so two runs print the same bytes. Workers take files in list order (one shared
+//! counter), so results can be streamed as they come (JSONL) with a small reorder buffer.
+//!
+//! A file that cannot be read, or whose analysis fails in any way (a panic included), becomes
+//! that file's `error`; the scan goes on.
+
+pub mod shard;
+pub mod sniff;
+pub mod walk;
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+use crate::analyze::analyze_collect;
+use crate::filter::Filter;
+use crate::report::FileReport;
+use crate::report::summary::{FileDigest, Skip, file_value};
+use shard::Shard;
+use sniff::{Sniffed, named_like_capture, sniff};
+use walk::{Item, Kind, WalkOptions};
+
+/// Everything `scan` needs besides the operands.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    pub walk: WalkOptions,
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+    pub filter: Filter,
+    /// Keep each file's whole JSON object (for `--format json`); else only its digest.
+    pub keep_json: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// One result, delivered in list order.
+#[derive(Debug)]
+pub enum Done {
+    /// A file that was analysed, or could not be.
+    File {
+        /// The JSON file object, when [`ScanOptions::keep_json`].
+        json: Option<Value>,
+        digest: FileDigest,
+    },
+    Skipped(Skip),
+}
+
+/// Lists the operands and keeps the shard's slice.
+pub fn plan(operands: &[std::path::PathBuf], opts: &ScanOptions) -> Vec<Item> {
+    let mut items = walk::list(operands, opts.walk);
+    if let Some(s) = opts.shard {
+        items.retain(|it| s.contains(&it.key));
+    }
+    items
+}
+
+/// Analyses the planned items and calls `on_done` for each, in order. Stops early only when
+/// `on_done` fails (e.g. the output pipe closed).
+pub fn run<E: Send>(
+    items: &[Item],
+    opts: &ScanOptions,
+    on_done: &mut dyn FnMut(Done) -> Result<(), E>,
+) -> Result<(), E> {
+    let jobs = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.jobs
+    }
+    .min(items.len().max(1));
+    let bar = progress_bar(items, opts.progress);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("tlsdiag-scan-{i}"))
+        .build();
+    let next = AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let done_count = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Done)>();
+    let worker = |tx: mpsc::Sender<(usize, Done)>| {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            bar.set_message(format!(
+                "{}/{} files · {}",
+                done_count.load(Ordering::Relaxed),
+                items.len(),
+                item.display
+            ));
+            let done = process(item, opts);
+            done_count.fetch_add(1, Ordering::Relaxed);
+            bar.inc(item.size.unwrap_or(0));
+            if tx.send((i, done)).is_err() {
+                break;
+            }
+        }
+    };
+    let result = std::thread::scope(|scope| {
+        let worker = &worker;
+        match &pool {
+            Ok(pool) => {
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    pool.scope(|s| {
+                        for _ in 0..jobs {
+                            let tx = tx.clone();
+                            s.spawn(move |_| worker(tx));
+                        }
+                    });
+                });
+            }
+            // No pool (threads unavailable): one plain thread.
+            Err(_) => {
+                let tx = tx.clone();
+                scope.spawn(move || worker(tx));
+            }
+        }
+        drop(tx);
+        // Reorder: hold results that finished early until their turn.
+        let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut want = 0usize;
+        for (i, done) in rx.iter() {
+            pending.insert(i, done);
+            while let Some(d) = pending.remove(&want) {
+                want += 1;
+                if let Err(e) = on_done(d) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+    result
+}
+
+fn progress_bar(items: &[Item], enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = items.iter().filter_map(|i| i.size).sum();
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {elapsed:>4} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} · {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Analyses one item (never panics: a panic in the analysis becomes the file's error).
+fn process(item: &Item, opts: &ScanOptions) -> Done {
+    let report = match &item.kind {
+        Kind::Skipped(reason) => return skip(item, reason.clone()),
+        Kind::Error(e) => FileReport {
+            path: item.display.clone(),
+            error: Some(e.clone()),
+            ..FileReport::default()
+        },
+        Kind::Found => match sniff(&item.path) {
+            Sniffed::NotCapture(reason) if !named_like_capture(&item.path) => {
+                return skip(item, reason);
+            }
+            _ => analyse(item, opts),
+        },
+        Kind::Operand => analyse(item, opts),
+    };
+    let json = match file_value(&report, item.size) {
+        Ok(v) => v,
+        Err(e) => {
+            return file_error(
+                item,
+                format!("{}: cannot render the report: {e}", item.display),
+                opts,
+            );
+        }
+    };
+    match FileDigest::from_json(&json) {
+        Ok(digest) => Done::File {
+            json: opts.keep_json.then_some(json),
+            digest,
+        },
+        Err(e) => file_error(item, format!("{}: {e}", item.display), opts),
+    }
+}
+
+fn analyse(item: &Item, opts: &ScanOptions) -> FileReport {
+    match catch_unwind(AssertUnwindSafe(|| {
+        let mut r = analyze_collect(&item.path);
+        opts.filter.file(&mut r);
+        r
+    })) {
+        Ok(mut r) => {
+            r.path.clone_from(&item.display);
+            r
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            FileReport {
+                path: item.display.clone(),
+                error: Some(format!(
+                    "{}: internal error while analysing this file ({msg}); please report it with the capture",
+                    item.display
+                )),
+                ..FileReport::default()
+            }
+        }
+    }
+}
+
+fn skip(item: &Item, reason: String) -> Done {
+    Done::Skipped(Skip {
+        path: item.display.clone(),
+        reason,
+    })
+}
+
+fn file_error(item: &Item, error: String, opts: &ScanOptions) -> Done {
+    let digest = FileDigest {
+        path: item.display.clone(),
+        size: item.size,
+        error: Some(error.clone()),
+        ..FileDigest::default()
+    };
+    let json = opts.keep_json.then(|| {
+        serde_json::json!({
+            "path": item.display,
+            "size": item.size,
+            "format": null,
+            "compressed": false,
+            "link_types": [],
+            "packets": 0,
+            "tcp_streams": 0,
+            "warnings": [],
+            "error": error,
+            "connections": [],
+        })
+    });
+    Done::File { json, digest }
+}
