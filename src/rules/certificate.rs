@@ -140,21 +140,20 @@ fn chain(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
         ));
         return;
     }
-    let Some(top) = info.chain.last() else { return };
-    let linked = top.self_signed
-        || info
-            .chain
-            .iter()
-            .any(|c| c.subject == top.issuer && c.subject != top.subject);
+    // The leaf's issuer must be in the chain (the root it chains to need not be sent).
+    if leaf.self_signed || info.chain.iter().skip(1).any(|c| c.subject == leaf.issuer) {
+        return;
+    }
+    let top = leaf;
     let rejected = has(out, RuleId::ClientRejectedCertificate);
-    if linked || !(info.chain.len() >= 2 || rejected) {
+    if !(info.chain.len() >= 2 || rejected) {
         return;
     }
     let single = info.chain.len() == 1;
     let f = Finding::new(
         RuleId::CertificateChainIncomplete,
         format!(
-            "the server sent {} certificate(s) (frame {}) and the issuer of the last one, {}, is not among them{}{}",
+            "the server sent {} certificate(s) (frame {}) and the leaf's issuer, {}, is not among them{}{}",
             info.chain.len(),
             ev.frame,
             top.issuer,
@@ -186,6 +185,14 @@ fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
         .server_hello()
         .is_some_and(|(_, sh)| sh.version.is_tls13());
     if let Some(cert) = cert {
+        // A client that had already closed before the certificate arrived did not reject it.
+        if t.events.iter().any(|e| {
+            e.frame < cert.frame
+                && e.dir == Dir::ClientToServer
+                && matches!(e.kind, EventKind::Fin | EventKind::Rst)
+        }) {
+            return;
+        }
         let after: Vec<&Event> = t
             .events
             .iter()
@@ -202,6 +209,10 @@ fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
                     | EventKind::ChangeCipherSpec
                     | EventKind::Finished { .. }
                     | EventKind::EncryptedAlert { .. }
+                    | EventKind::AppData { .. }
+                    | EventKind::Heartbeat { .. }
+                    | EventKind::ClientHello(_)
+                    | EventKind::EncryptedHandshake { .. }
             )
         }) else {
             return;

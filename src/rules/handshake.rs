@@ -343,6 +343,19 @@ fn unanswered(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
     }) {
         return;
     }
+    // The client continuing the handshake proves the server answered (one-sided capture).
+    if after.iter().any(|e| {
+        e.dir == Dir::ClientToServer
+            && matches!(
+                e.kind,
+                EventKind::Handshake { .. }
+                    | EventKind::ChangeCipherSpec
+                    | EventKind::Finished { .. }
+                    | EventKind::AppData { .. }
+            )
+    }) {
+        return;
+    }
     let server_rst = after
         .iter()
         .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Rst));

@@ -213,7 +213,10 @@ fn close_of(t: &Timeline, d: Dir) -> Option<(usize, &Event)> {
 }
 
 fn stale_reuse(t: &Timeline, out: &mut Vec<Finding>) {
-    for closer in [Dir::ServerToClient, Dir::ClientToServer] {
+    // The race is the server (or proxy) closing an idle keep-alive connection and the client
+    // sending its next request on it. A client that closes while the server still answers is
+    // an ordinary abort, not this.
+    for closer in [Dir::ServerToClient] {
         let Some((i, close)) = close_of(t, closer) else {
             continue;
         };
@@ -354,10 +357,13 @@ fn resets(t: &Timeline, out: &mut Vec<Finding>) {
     if before.iter().any(|e| matches!(e.kind, EventKind::Fin)) {
         return;
     }
-    if before
-        .iter()
-        .any(|e| e.dir == rst.dir && matches!(e.kind, EventKind::EncryptedAlert { .. }))
-    {
+    // After either side's close_notify the reset is teardown too.
+    if before.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::EncryptedAlert { .. } | EventKind::Alert { description: 0, .. }
+        )
+    }) {
         return;
     }
     let last_data = before.iter().rev().find(|e| is_data(e));
@@ -393,8 +399,12 @@ pub fn incompleteness(t: &Timeline) -> Option<String> {
         .iter()
         .any(|e| matches!(e.kind, EventKind::Syn { .. }))
         && !t.events.iter().any(|e| matches!(e.kind, EventKind::SynAck));
-    if t.midstream {
-        why.push("the capture starts after the connection was opened (no SYN)".to_string());
+    // Starting after the SYN matters only when the TLS handshake is missing too.
+    if t.midstream && t.client_hello().is_none() {
+        why.push(
+            "the capture starts after the connection was opened (no SYN, no ClientHello)"
+                .to_string(),
+        );
     }
     if !syn_only && (t.c2s.packets == 0 || t.s2c.packets == 0) {
         let missing = if t.c2s.packets == 0 {
