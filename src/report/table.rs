@@ -51,6 +51,52 @@ fn findings_cell(c: &ConnReport) -> String {
     names.join(", ")
 }
 
+/// The per-file summary of causes: rule → count, worst first, with the streams to open.
+pub fn causes(r: &FileReport) -> String {
+    use std::collections::BTreeMap;
+    let mut by_rule: BTreeMap<&str, (Severity, Vec<u64>)> = BTreeMap::new();
+    for (c, f) in r.findings() {
+        let e = by_rule
+            .entry(f.rule.as_str())
+            .or_insert((f.severity, Vec::new()));
+        e.0 = e.0.max(f.severity);
+        if e.1.last() != Some(&c.stream) {
+            e.1.push(c.stream);
+        }
+    }
+    if by_rule.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<(&str, Severity, Vec<u64>)> = by_rule
+        .into_iter()
+        .map(|(k, (sev, streams))| (k, sev, streams))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then(b.2.len().cmp(&a.2.len()))
+            .then(a.0.cmp(b.0))
+    });
+    let mut s = String::from("   Causes (worst first):\n");
+    for (rule, sev, streams) in rows {
+        let shown: Vec<String> = streams.iter().take(6).map(u64::to_string).collect();
+        let more = if streams.len() > 6 {
+            format!(" (+{} more)", streams.len() - 6)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "     {:<8} {:<30} ×{:<4} tcp.stream eq {}{}",
+            sev.as_str(),
+            rule,
+            streams.len(),
+            shown.join(", "),
+            more
+        );
+    }
+    s
+}
+
 /// Renders one file's report. `all` shows every connection in the table.
 pub fn render(r: &FileReport, all: bool) -> String {
     let mut s = String::new();
@@ -80,6 +126,7 @@ pub fn render(r: &FileReport, all: bool) -> String {
     for w in &r.warnings {
         let _ = writeln!(s, "   warning: {w}");
     }
+    s.push_str(&causes(r));
     if r.connections.is_empty() {
         let _ = writeln!(s, "   no TCP connections");
         return s;
