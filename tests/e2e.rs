@@ -329,6 +329,14 @@ fn human_report_shows_evidence_and_fix() {
         "{text}"
     );
     assert!(text.contains("proxy_ssl_server_name on;"), "{text}");
+    assert!(text.contains("Causes (worst first):"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("error")
+            && l.contains("missing_sni")
+            && l.contains("×1")
+            && l.contains("tcp.stream eq 1")),
+        "{text}"
+    );
     assert!(text.contains("frames 25, 27 · tcp.stream eq 1"), "{text}");
     assert!(text.contains("origin.example.test"), "{text}");
 }
