@@ -30,7 +30,7 @@ use reassembly::{Chunk, Reassembler, SegmentKind};
 /// An open connection without packets for this long (capture time) is finalised.
 pub const IDLE_EXPIRY_SECS: i64 = 3600;
 /// A closed connection is finalised this long after its last packet.
-pub const LINGER_SECS: i64 = 30;
+pub const LINGER_SECS: i64 = 5;
 /// Most events one connection keeps (alerts and TCP closes are always kept).
 pub const MAX_EVENTS: usize = 1024;
 /// Hard cap, even for events that are always kept.

@@ -185,10 +185,11 @@ pub fn parse_sslv2_client_hello(body: &[u8]) -> Option<ClientHelloInfo> {
     })
 }
 
-/// Parses a ServerHello message body. `client` is the ClientHello it answers, if seen.
+/// Parses a ServerHello message body. `client_session_id` is the session id of the
+/// ClientHello it answers, if seen.
 pub fn parse_server_hello(
     body: &[u8],
-    client: Option<&ClientHelloInfo>,
+    client_session_id: Option<&[u8]>,
 ) -> Option<ServerHelloInfo> {
     // legacy_version(2) random(32) session_id(1+n) cipher(2) compression(1) extensions
     let legacy = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
@@ -238,7 +239,7 @@ pub fn parse_server_hello(
     info.resumed = if info.version.is_tls13() {
         psk
     } else {
-        client.is_some_and(|c| !c.session_id.is_empty() && c.session_id == info.session_id)
+        client_session_id.is_some_and(|c| !c.is_empty() && c == info.session_id.as_slice())
     };
     Some(info)
 }

@@ -104,7 +104,9 @@ impl Default for TlsDir {
 #[derive(Debug, Default)]
 pub struct TlsConn {
     dirs: [TlsDir; 2],
-    client_hello: Option<Box<ClientHelloInfo>>,
+    /// The ClientHello's session id (to recognise an abbreviated TLS ≤ 1.2 handshake); the
+    /// ClientHello itself lives only in its event.
+    client_session_id: Option<Vec<u8>>,
     client_side: Option<usize>,
     server_side: Option<usize>,
     tls13: bool,
@@ -169,7 +171,7 @@ impl TlsConn {
         self.dirs
             .iter()
             .any(|d| matches!(d.mode, Mode::Records) || d.ccs)
-            || self.client_hello.is_some()
+            || self.client_session_id.is_some()
     }
 
     /// The side that sent the ClientHello, if one was seen.
@@ -363,7 +365,7 @@ impl TlsConn {
         if msg_type == 1 {
             if let Some(ch) = hello::parse_sslv2_client_hello(body) {
                 self.client_side.get_or_insert(side);
-                self.client_hello = Some(Box::new(ch.clone()));
+                self.client_session_id = Some(ch.session_id.clone());
                 out.emit(side, frame, time, EventKind::ClientHello(Box::new(ch)));
             }
         } else {
@@ -538,12 +540,12 @@ impl TlsConn {
                     Some(mut ch) => {
                         ch.segments = segments;
                         self.client_side.get_or_insert(side);
-                        self.client_hello = Some(Box::new(ch.clone()));
+                        self.client_session_id = Some(ch.session_id.clone());
                         EventKind::ClientHello(Box::new(ch))
                     }
                     None => EventKind::Handshake { msg_type },
                 },
-                2 => match hello::parse_server_hello(body, self.client_hello.as_deref()) {
+                2 => match hello::parse_server_hello(body, self.client_session_id.as_deref()) {
                     Some(sh) => {
                         self.server_side.get_or_insert(side);
                         if sh.version.is_tls13() {
