@@ -6,7 +6,7 @@
 //! included) is always analysed, and `-` is standard input. Files found inside directories are
 //! analysed when their first bytes are a capture's (see [`super::sniff`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
@@ -75,8 +75,10 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.as_encoded_bytes().first() == Some(&b'.')
 }
 
-/// Lists every operand: sorted by the printed path (then by raw bytes), each file once (paths
-/// that name the same file through links or `./` keep the first in that order).
+/// Lists every operand: sorted by the printed path (then by raw bytes), each file once. Of
+/// several paths to the same file (through links, or operands that overlap) the one that goes
+/// through no symbolic link is kept, else the first in that order; this depends only on the
+/// file list, so every shard of a fleet makes the same choice.
 pub fn list(operands: &[PathBuf], opts: WalkOptions) -> Vec<Item> {
     let mut items = Vec::new();
     for op in operands {
@@ -115,19 +117,34 @@ pub fn list(operands: &[PathBuf], opts: WalkOptions) -> Vec<Item> {
             .then_with(|| a.path.as_os_str().cmp(b.path.as_os_str()))
     });
     let mut seen_paths = HashSet::new();
-    let mut seen_files = HashSet::new();
-    items.retain(|it| {
-        if !seen_paths.insert(it.path.clone()) {
-            return false;
-        }
-        if it.display == "-" || !matches!(it.kind, Kind::Operand | Kind::Found) {
-            return true;
-        }
-        match std::fs::canonicalize(&it.path) {
-            Ok(c) => seen_files.insert(c),
-            Err(_) => true,
-        }
-    });
+    items.retain(|it| seen_paths.insert(it.path.clone()));
+    // One path per file: the one that does not go through a symbolic link, else the first.
+    let real: Vec<Option<PathBuf>> = items
+        .iter()
+        .map(|it| {
+            let analysed = matches!(it.kind, Kind::Operand | Kind::Found) && it.display != "-";
+            analysed
+                .then(|| std::fs::canonicalize(&it.path).ok())
+                .flatten()
+        })
+        .collect();
+    let mut best: HashMap<&Path, (bool, usize)> = HashMap::new();
+    for (i, (it, real)) in items.iter().zip(&real).enumerate() {
+        let Some(real) = real else { continue };
+        let via_link = std::path::absolute(&it.path).ok().as_deref() != Some(real.as_path());
+        let b = best.entry(real.as_path()).or_insert((via_link, i));
+        *b = (*b).min((via_link, i));
+    }
+    let keep: Vec<bool> = real
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.as_deref()
+                .is_none_or(|r| best.get(r).is_some_and(|b| b.1 == i))
+        })
+        .collect();
+    let mut keep = keep.into_iter();
+    items.retain(|_| keep.next().unwrap_or(true));
     items
 }
 
