@@ -46,8 +46,20 @@ pub fn analyze_timelines(
         for t in batch.iter() {
             ctx.observe(t);
         }
-        for t in batch.drain(..) {
-            let findings = rules::run(&t, ctx);
+        let mut checked: Vec<(Timeline, Vec<rules::Finding>)> = batch
+            .drain(..)
+            .map(|t| {
+                let f = rules::run(&t, ctx);
+                (t, f)
+            })
+            .collect();
+        for (t, f) in &checked {
+            ctx.record(t, f);
+        }
+        for (t, f) in &mut checked {
+            rules::correlate(t, ctx, f);
+        }
+        for (t, findings) in checked {
             let report = ConnReport::new(&t, findings);
             on_conn(&t, report);
         }

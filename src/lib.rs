@@ -20,6 +20,7 @@ pub mod capture;
 pub mod cli;
 pub mod filter;
 pub mod flow;
+pub mod http;
 pub mod merge;
 pub mod report;
 pub mod rules;

@@ -142,6 +142,12 @@ pub enum EventKind {
     ZeroWindow,
     /// The sender's receive window opened again after a zero window.
     WindowOpen,
+    /// An HTTP/1.x request head.
+    HttpRequest(Box<crate::http::RequestInfo>),
+    /// An HTTP/1.x response head.
+    HttpResponse(Box<crate::http::ResponseInfo>),
+    /// A WebSocket frame (after a 101 response).
+    WsFrame(crate::http::websocket::WsFrameInfo),
 }
 
 /// Only silences at least this long become [`EventKind::Idle`] events.
@@ -178,6 +184,8 @@ impl EventKind {
             EventKind::Rst => 'r',
             EventKind::Gap { .. } => 'm',
             EventKind::NotTls { .. } => 'p',
+            EventKind::HttpRequest(_) | EventKind::HttpResponse(_) => 'v',
+            EventKind::WsFrame(_) => 'w',
             EventKind::Idle { .. } => return Some('~'),
             EventKind::Syn { .. }
             | EventKind::SynAck

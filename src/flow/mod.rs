@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 
 use crate::capture::link::TcpSegment;
 use crate::capture::{Frame, Timestamp};
+use crate::http::HttpConn;
 use crate::timeline::{
     Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, IpMark, RoleBasis, Timeline,
 };
@@ -139,6 +140,7 @@ struct Conn {
     midstream: bool,
     reasm: [Reassembler; 2],
     tls: TlsConn,
+    http: HttpConn,
     events: Events,
     stats: [DirStats; 2],
 }
@@ -147,6 +149,7 @@ struct Conn {
 fn deliver_to(
     side: usize,
     tls: &mut TlsConn,
+    http: &mut HttpConn,
     events: &mut Events,
     stats: &mut [DirStats; 2],
     time: Timestamp,
@@ -159,6 +162,9 @@ fn deliver_to(
                 stats: &mut *stats,
             };
             tls.on_data(side, bytes, frame, time, &mut sink);
+            if tls.is_plaintext(side) {
+                http.on_data(side, bytes, frame, time, &mut sink);
+            }
         }
         Chunk::Gap { len } => {
             if let Some(s) = stats.get_mut(side) {
@@ -170,6 +176,7 @@ fn deliver_to(
                 stats: &mut *stats,
             };
             tls.on_missing(side, len, gap_frame, time, &mut sink);
+            http.on_gap(side);
         }
     }
 }
@@ -197,6 +204,7 @@ impl Conn {
             midstream: false,
             reasm: [Reassembler::default(), Reassembler::default()],
             tls: TlsConn::default(),
+            http: HttpConn::default(),
             events: Events::default(),
             stats: [DirStats::default(); 2],
         }
@@ -309,12 +317,13 @@ impl Conn {
             let Conn {
                 reasm,
                 tls,
+                http,
                 events,
                 stats,
                 ..
             } = self;
             let kind = {
-                let mut deliver = deliver_to(side, tls, events, stats, time, num);
+                let mut deliver = deliver_to(side, tls, http, events, stats, time, num);
                 reasm[side].segment(data_seq, seg.payload, seg.wire_len, num, &mut deliver)
             };
             if kind == SegmentKind::Retransmission {
@@ -335,11 +344,12 @@ impl Conn {
             let Conn {
                 reasm,
                 tls,
+                http,
                 events,
                 stats,
                 ..
             } = self;
-            let mut deliver = deliver_to(other, tls, events, stats, time, num);
+            let mut deliver = deliver_to(other, tls, http, events, stats, time, num);
             reasm[other].acked(seg.ack, &mut deliver);
         }
         if flags.fin() && self.reasm[side].fin(data_seq.wrapping_add(seg.wire_len)) {
@@ -353,13 +363,14 @@ impl Conn {
             let Conn {
                 reasm,
                 tls,
+                http,
                 events,
                 stats,
                 last_frame,
                 last_time,
                 ..
             } = &mut self;
-            let mut deliver = deliver_to(side, tls, events, stats, *last_time, *last_frame);
+            let mut deliver = deliver_to(side, tls, http, events, stats, *last_time, *last_frame);
             reasm[side].flush_all(&mut deliver);
         }
         let (client_side, role_basis) = if let Some(s) = self.syn_side {

@@ -89,6 +89,50 @@ pub struct JsonConn<'a> {
     pub c2s: Traffic,
     pub s2c: Traffic,
     pub findings: Vec<JsonFinding<'a>>,
+    /// HTTP/1.x exchanges seen on the connection (plaintext, or decrypted).
+    pub http: Vec<JsonHttp<'a>>,
+    /// WebSocket traffic after an upgrade (absent when there was none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<JsonWs>,
+}
+
+#[derive(Serialize)]
+pub struct JsonHttpRequest<'a> {
+    pub frame: u64,
+    pub time: f64,
+    #[serde(flatten)]
+    pub head: &'a crate::http::RequestInfo,
+}
+
+#[derive(Serialize)]
+pub struct JsonHttpResponse<'a> {
+    pub frame: u64,
+    pub time: f64,
+    #[serde(flatten)]
+    pub head: &'a crate::http::ResponseInfo,
+}
+
+#[derive(Serialize)]
+pub struct JsonHttp<'a> {
+    pub request: Option<JsonHttpRequest<'a>>,
+    pub response: Option<JsonHttpResponse<'a>>,
+    /// Seconds from the request to the response head.
+    pub duration: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct JsonWsClose {
+    pub frame: u64,
+    pub direction: &'static str,
+    pub code: Option<u16>,
+}
+
+#[derive(Serialize)]
+pub struct JsonWs {
+    pub frames_c2s: u64,
+    pub frames_s2c: u64,
+    pub compressed_frames: u64,
+    pub closes: Vec<JsonWsClose>,
 }
 
 #[derive(Serialize)]
@@ -156,6 +200,43 @@ pub fn conn<'a>(c: &'a ConnReport, path: Option<&'a str>) -> JsonConn<'a> {
         c2s: (&c.c2s).into(),
         s2c: (&c.s2c).into(),
         findings: c.findings.iter().map(|f| finding(c, f)).collect(),
+        http: c
+            .http
+            .iter()
+            .map(|x| JsonHttp {
+                request: x.request.as_ref().map(|(frame, t, head)| JsonHttpRequest {
+                    frame: *frame,
+                    time: t.as_secs_f64(),
+                    head,
+                }),
+                response: x
+                    .response
+                    .as_ref()
+                    .map(|(frame, t, head)| JsonHttpResponse {
+                        frame: *frame,
+                        time: t.as_secs_f64(),
+                        head,
+                    }),
+                duration: match (&x.request, &x.response) {
+                    (Some((_, a, _)), Some((_, b, _))) => Some(b.secs_since(*a)),
+                    _ => None,
+                },
+            })
+            .collect(),
+        websocket: c.websocket.as_ref().map(|w| JsonWs {
+            frames_c2s: w.frames_c2s,
+            frames_s2c: w.frames_s2c,
+            compressed_frames: w.compressed_frames,
+            closes: w
+                .closes
+                .iter()
+                .map(|(frame, d, code)| JsonWsClose {
+                    frame: *frame,
+                    direction: d.as_str(),
+                    code: *code,
+                })
+                .collect(),
+        }),
     }
 }
 

@@ -9,8 +9,91 @@ pub mod table;
 
 use crate::capture::Timestamp;
 use crate::rules::{Finding, Severity};
-use crate::timeline::{DirStats, Outcome, Timeline};
+use crate::timeline::{Dir, DirStats, EventKind, Outcome, Timeline};
 use crate::tls::cipher_name;
+
+/// One HTTP request and its response (either may be missing).
+#[derive(Clone, Debug)]
+pub struct HttpExchange {
+    pub request: Option<(u64, Timestamp, crate::http::RequestInfo)>,
+    pub response: Option<(u64, Timestamp, crate::http::ResponseInfo)>,
+}
+
+/// WebSocket traffic after an upgrade.
+#[derive(Clone, Debug, Default)]
+pub struct WsSummary {
+    pub frames_c2s: u64,
+    pub frames_s2c: u64,
+    pub compressed_frames: u64,
+    /// (frame, direction, close code)
+    pub closes: Vec<(u64, Dir, Option<u16>)>,
+}
+
+/// Pairs requests with responses in order (keep-alive, pipelining).
+pub fn http_exchanges(t: &Timeline) -> Vec<HttpExchange> {
+    let mut out: Vec<HttpExchange> = Vec::new();
+    let mut waiting: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    for e in &t.events {
+        match &e.kind {
+            EventKind::HttpRequest(r) => {
+                waiting.push_back(out.len());
+                out.push(HttpExchange {
+                    request: Some((e.frame, e.time, (**r).clone())),
+                    response: None,
+                });
+            }
+            EventKind::HttpResponse(r) => {
+                let interim = (100..200).contains(&r.status) && r.status != 101;
+                let slot = if interim {
+                    waiting.front().copied()
+                } else {
+                    waiting.pop_front()
+                };
+                match slot {
+                    Some(i) if !interim => {
+                        if let Some(x) = out.get_mut(i) {
+                            x.response = Some((e.frame, e.time, (**r).clone()));
+                        }
+                    }
+                    Some(_) => {}
+                    None => out.push(HttpExchange {
+                        request: None,
+                        response: Some((e.frame, e.time, (**r).clone())),
+                    }),
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// WebSocket frame counts, if the connection carried any.
+pub fn ws_summary(t: &Timeline) -> Option<WsSummary> {
+    let upgraded = t
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::HttpResponse(r) if r.status == 101));
+    if !upgraded {
+        return None;
+    }
+    let mut s = WsSummary::default();
+    for e in &t.events {
+        if let EventKind::WsFrame(f) = &e.kind {
+            match e.dir {
+                Dir::ClientToServer => s.frames_c2s += 1,
+                Dir::ServerToClient => s.frames_s2c += 1,
+            }
+            if f.rsv1 {
+                s.compressed_frames += 1;
+            }
+            if f.opcode == 8 {
+                s.closes.push((e.frame, e.dir, f.close_code));
+            }
+        }
+    }
+    Some(s)
+}
 
 /// One connection as reported.
 #[derive(Clone, Debug)]
@@ -33,6 +116,8 @@ pub struct ConnReport {
     pub c2s: DirStats,
     pub s2c: DirStats,
     pub findings: Vec<Finding>,
+    pub http: Vec<HttpExchange>,
+    pub websocket: Option<WsSummary>,
 }
 
 impl ConnReport {
@@ -57,6 +142,8 @@ impl ConnReport {
             c2s: t.c2s,
             s2c: t.s2c,
             findings,
+            http: http_exchanges(t),
+            websocket: ws_summary(t),
         }
     }
 

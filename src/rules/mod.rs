@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod certificate;
 pub mod handshake;
+pub mod http;
 pub mod idle;
 pub mod posture;
 pub mod registry;
@@ -99,10 +100,27 @@ pub struct ServerSummary {
     pub small_hello_ok: u32,
 }
 
+/// A failed connection, remembered so that a proxy's 502 elsewhere can name it.
+#[derive(Clone, Debug)]
+pub struct FailureNote {
+    pub stream: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub sni: Option<String>,
+    pub time: Timestamp,
+    pub frame: u64,
+    pub rule: &'static str,
+    pub summary: String,
+}
+
+/// How many failure notes the context keeps (the most recent ones).
+const MAX_FAILURE_NOTES: usize = 4096;
+
 /// Cross-connection context: small per-server summaries, fed as connections finish.
 #[derive(Debug, Default)]
 pub struct Context {
     servers: HashMap<SocketAddr, ServerSummary>,
+    failures: std::collections::VecDeque<FailureNote>,
 }
 
 impl Context {
@@ -142,6 +160,49 @@ impl Context {
     pub fn server(&self, addr: &SocketAddr) -> Option<&ServerSummary> {
         self.servers.get(addr)
     }
+
+    /// Remembers a connection's error findings (for proxy correlation).
+    pub fn record(&mut self, t: &Timeline, findings: &[Finding]) {
+        for f in findings {
+            if f.severity != Severity::Error || matches!(f.rule, RuleId::ProxyErrorStatus) {
+                continue;
+            }
+            if self.failures.len() >= MAX_FAILURE_NOTES {
+                self.failures.pop_front();
+            }
+            self.failures.push_back(FailureNote {
+                stream: t.stream,
+                client: t.client,
+                server: t.server,
+                sni: t.sni().map(str::to_ascii_lowercase),
+                time: f.time,
+                frame: f.frames.first().copied().unwrap_or(t.first_frame),
+                rule: f.rule.as_str(),
+                summary: f.summary.clone(),
+            });
+        }
+    }
+
+    /// The upstream failure that best explains a proxy error answered at `until` to a request
+    /// made at `since`: a failing connection from the proxy's address, or for the same host
+    /// name (SNI), in that window (the latest one).
+    pub fn upstream_failure(
+        &self,
+        own_stream: u64,
+        proxy_ip: std::net::IpAddr,
+        host: Option<&str>,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Option<FailureNote> {
+        let slack = 500_000_000; // 0.5 s
+        self.failures
+            .iter()
+            .filter(|n| n.stream != own_stream)
+            .filter(|n| n.time.0 >= since.0 - slack && n.time.0 <= until.0 + slack)
+            .filter(|n| n.client.ip() == proxy_ip || (host.is_some() && n.sni.as_deref() == host))
+            .max_by_key(|n| n.time)
+            .cloned()
+    }
 }
 
 /// A rule family's check.
@@ -157,6 +218,7 @@ static CHECKS: &[(&str, Check)] = &[
     ("idle", idle::check),
     ("tcp", tcp::check_established),
     ("posture", posture::check),
+    ("http", http::check),
     ("alerts", alerts::check),
 ];
 
@@ -178,6 +240,20 @@ pub fn run(t: &Timeline, ctx: &Context) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Rules that need other connections' findings (run after [`run`] and [`Context::record`]
+/// for the whole batch of connections that finished together).
+pub fn correlate(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
+    let before = out.len();
+    http::correlate(t, ctx, out);
+    if out.len() > before
+        && let Some(reason) = out.iter().find_map(|f| f.low_confidence.clone())
+    {
+        for f in out.iter_mut().skip(before) {
+            f.low_confidence = Some(reason.clone());
+        }
+    }
 }
 
 /// Does a finding for `rule` already exist?

@@ -174,6 +174,13 @@ impl TlsConn {
             || self.client_session_id.is_some()
     }
 
+    /// True when direction `side` was recognised as not TLS (its bytes are plaintext).
+    pub fn is_plaintext(&self, side: usize) -> bool {
+        self.dirs
+            .get(side)
+            .is_some_and(|d| d.mode == Mode::Plaintext)
+    }
+
     /// The side that sent the ClientHello, if one was seen.
     pub fn client_side(&self) -> Option<usize> {
         self.client_side
