@@ -87,7 +87,9 @@ pub enum Command {
         /// No progress bar (it is drawn only when stderr is a terminal).
         #[arg(short, long)]
         quiet: bool,
-        /// Human format: detail every file with findings (default: the worst 20).
+        /// Human and Markdown formats: list every file with findings, every finding and every
+        /// skipped path (default: the worst 20 files, 5 findings a file (Markdown: 10), 10
+        /// skipped paths).
         #[arg(long)]
         all: bool,
         #[command(flatten)]
@@ -107,7 +109,9 @@ pub enum Command {
         /// Write the report to FILE (atomically: a temporary file renamed into place).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Human format: detail every file with findings (default: the worst 20).
+        /// Human and Markdown formats: list every file with findings, every finding and every
+        /// skipped path (default: the worst 20 files, 5 findings a file (Markdown: 10), 10
+        /// skipped paths).
         #[arg(long)]
         all: bool,
         /// Exit with status 1 when a finding is at or above this severity.
@@ -430,6 +434,8 @@ impl Batch {
                             serde_json::to_writer(&mut *out, &line)?;
                             writeln!(out)?;
                         }
+                        // A consumer (`| jq`, a bot) sees each file as soon as it is done.
+                        out.flush()?;
                         // Only what the exit status needs.
                         digest
                             .findings
@@ -464,7 +470,7 @@ impl Batch {
                 out.write_all(render_human(s, digests, skipped, self.all).as_bytes())?
             }
             BatchFormat::Markdown => {
-                out.write_all(markdown::render(s, digests, skipped).as_bytes())?
+                out.write_all(markdown::render(s, digests, skipped, self.all).as_bytes())?
             }
             BatchFormat::Json => {
                 let doc = summary::BatchDocument::new(s, files_json, skipped);

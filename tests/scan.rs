@@ -1010,3 +1010,25 @@ fn unreadable_file_is_reported_and_the_scan_goes_on() {
         assert_eq!(doc["summary"]["captures"], 3);
     }
 }
+
+#[test]
+fn long_lists_are_capped_unless_all() {
+    let t = build_tree();
+    for i in 0..12 {
+        std::fs::write(t.root().join(format!("notes/log{i:02}.txt")), "log line\n").expect("write");
+    }
+    let text = stdout(&run(&t, &["scan", "notes"]));
+    assert!(text.contains("\nskipped (15):\n"), "{text}");
+    assert_eq!(text.matches(": not a capture").count(), 10, "{text}");
+    assert!(
+        text.contains("  (+5 more: --all or --format json lists them)\n"),
+        "{text}"
+    );
+    let all = stdout(&run(&t, &["scan", "--all", "notes"]));
+    assert!(!all.contains("more: --all"), "{all}");
+    let md = stdout(&run(&t, &["scan", "--format", "markdown", "notes"]));
+    assert!(
+        md.contains("- … 5 more (`--format json` lists them)"),
+        "{md}"
+    );
+}

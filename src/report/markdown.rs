@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::summary::{
-    FileDigest, Skip, Summary, clean, error_reason, frame_list, plural, rule_title,
+    FileDigest, SKIPPED_SHOWN, Skip, Summary, clean, error_reason, frame_list, plural, rule_title,
+    shown,
 };
 use crate::rules::registry::lookup;
 
@@ -73,8 +74,13 @@ fn shell(s: &str) -> String {
     }
 }
 
+/// How many findings of one file the report details before `--all` is needed.
+pub const FINDINGS_SHOWN_MD: usize = 10;
+
 /// Renders the Markdown report.
-pub fn render(s: &Summary, files: &[FileDigest], skipped: &[Skip]) -> String {
+/// `all` lists every finding of a file and every skipped path (else the first
+/// [`FINDINGS_SHOWN_MD`] and [`SKIPPED_SHOWN`]).
+pub fn render(s: &Summary, files: &[FileDigest], skipped: &[Skip], all: bool) -> String {
     let mut o = String::new();
     let title = if s.files_with_findings == 0 {
         format!("no findings in {} captures", s.captures)
@@ -143,7 +149,8 @@ pub fn render(s: &Summary, files: &[FileDigest], skipped: &[Skip]) -> String {
                 ))
                 .unwrap_or_default()
         );
-        for x in &f.findings {
+        let (list, more) = shown(&f.findings, FINDINGS_SHOWN_MD, all);
+        for x in list {
             if !rules_seen.contains(&x.rule.as_str()) {
                 rules_seen.push(&x.rule);
             }
@@ -172,6 +179,13 @@ pub fn render(s: &Summary, files: &[FileDigest], skipped: &[Skip]) -> String {
             );
             let cmd = format!("wireshark -r {} -Y {}", shell(&f.path), shell(&x.filter));
             let _ = writeln!(o, "  - Wireshark: {} · {}", code(&x.filter), code(&cmd));
+        }
+        if more > 0 {
+            let _ = writeln!(
+                o,
+                "- … {more} more: {}",
+                code(&format!("tlsdiag analyze {}", shell(&f.path)))
+            );
         }
         for wn in &f.warnings {
             let _ = writeln!(o, "- warning: {}", escape(wn));
@@ -223,8 +237,12 @@ pub fn render(s: &Summary, files: &[FileDigest], skipped: &[Skip]) -> String {
     }
     if !skipped.is_empty() {
         let _ = writeln!(o, "### Skipped\n");
-        for k in skipped {
+        let (list, more) = shown(skipped, SKIPPED_SHOWN, all);
+        for k in list {
             let _ = writeln!(o, "- {}: {}", code(&k.path), escape(&k.reason));
+        }
+        if more > 0 {
+            let _ = writeln!(o, "- … {more} more (`--format json` lists them)");
         }
         let _ = writeln!(o);
     }

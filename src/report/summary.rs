@@ -491,6 +491,20 @@ pub fn error_reason(f: &FileDigest) -> &str {
 
 /// How many files the human summary details before `--all` is needed.
 pub const WORST_SHOWN: usize = 20;
+/// How many findings of one file the human summary shows before `--all` is needed.
+pub const FINDINGS_SHOWN: usize = 5;
+/// How many skipped paths the human and Markdown reports list before `--all` is needed.
+pub const SKIPPED_SHOWN: usize = 10;
+
+/// The first `limit` items of `list` (all of them when `all`), and how many are left out.
+pub fn shown<T>(list: &[T], limit: usize, all: bool) -> (&[T], usize) {
+    let n = if all {
+        list.len()
+    } else {
+        list.len().min(limit)
+    };
+    (list.get(..n).unwrap_or(list), list.len() - n)
+}
 
 /// The human summary: totals, findings by rule, the worst files with their findings, the files
 /// that could not be read, the warnings and the skipped paths.
@@ -549,8 +563,8 @@ pub fn render_human(s: &Summary, files: &[FileDigest], skipped: &[Skip], all: bo
         let _ = writeln!(o, "\nworst files first:");
         let by_path: BTreeMap<&str, &FileDigest> =
             files.iter().map(|f| (f.path.as_str(), f)).collect();
-        let shown = if all { usize::MAX } else { WORST_SHOWN };
-        for w in s.worst_files.iter().take(shown) {
+        let (worst, more_files) = shown(&s.worst_files, WORST_SHOWN, all);
+        for w in worst {
             let Some(f) = by_path.get(w.path.as_str()) else {
                 continue;
             };
@@ -563,7 +577,8 @@ pub fn render_human(s: &Summary, files: &[FileDigest], skipped: &[Skip], all: bo
                 w.counts.info,
                 plural(f.connections as usize, "connection", "connections")
             );
-            for x in &f.findings {
+            let (list, more) = shown(&f.findings, FINDINGS_SHOWN, all);
+            for x in list {
                 let _ = writeln!(
                     o,
                     "    [{}] {} · {} · {}",
@@ -574,12 +589,18 @@ pub fn render_human(s: &Summary, files: &[FileDigest], skipped: &[Skip], all: bo
                 );
                 let _ = writeln!(o, "        {}", clean(&x.summary));
             }
+            if more > 0 {
+                let _ = writeln!(
+                    o,
+                    "    (+{more} more: --all, or tlsdiag analyze {})",
+                    clean(&f.path)
+                );
+            }
         }
-        if s.worst_files.len() > shown {
+        if more_files > 0 {
             let _ = writeln!(
                 o,
-                "  ({} more files with findings: --all lists them)",
-                s.worst_files.len() - shown
+                "  ({more_files} more files with findings: --all lists them)"
             );
         }
     }
@@ -601,8 +622,12 @@ pub fn render_human(s: &Summary, files: &[FileDigest], skipped: &[Skip], all: bo
     }
     if !skipped.is_empty() {
         let _ = writeln!(o, "\nskipped ({}):", skipped.len());
-        for k in skipped {
+        let (list, more) = shown(skipped, SKIPPED_SHOWN, all);
+        for k in list {
             let _ = writeln!(o, "  {}: {}", clean(&k.path), clean(&k.reason));
+        }
+        if more > 0 {
+            let _ = writeln!(o, "  (+{more} more: --all or --format json lists them)");
         }
     }
     o

@@ -36,10 +36,12 @@ fn label(e: &Event) -> String {
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     // A silence that follows an unanswered renegotiation is that rule's story, not a keep-alive
     // timeout: the finding there already names the timeout.
-    if out
-        .iter()
-        .any(|f| f.rule == RuleId::UnansweredRenegotiation)
-    {
+    if out.iter().any(|f| {
+        matches!(
+            f.rule,
+            RuleId::UnansweredRenegotiation | RuleId::WebsocketNoFramesAfterUpgrade
+        )
+    }) {
         return;
     }
     for (i, idle) in t.events.iter().enumerate() {

@@ -164,7 +164,18 @@ impl Context {
     /// Remembers a connection's error findings (for proxy correlation).
     pub fn record(&mut self, t: &Timeline, findings: &[Finding]) {
         for f in findings {
-            if f.severity != Severity::Error || matches!(f.rule, RuleId::ProxyErrorStatus) {
+            // Failures and timeouts only: posture findings and notes about the capture explain
+            // no proxy error.
+            if matches!(
+                f.rule,
+                RuleId::ProxyErrorStatus
+                    | RuleId::CaptureIncomplete
+                    | RuleId::DeprecatedProtocol
+                    | RuleId::WeakCipher
+                    | RuleId::InsecureRenegotiation
+                    | RuleId::ResumptionRejected
+                    | RuleId::Renegotiation
+            ) {
                 continue;
             }
             if self.failures.len() >= MAX_FAILURE_NOTES {
@@ -215,10 +226,10 @@ static CHECKS: &[(&str, Check)] = &[
     ("handshake", handshake::check),
     ("certificate", certificate::check),
     ("renegotiation", renegotiation::check),
+    ("http", http::check),
     ("idle", idle::check),
     ("tcp", tcp::check_established),
     ("posture", posture::check),
-    ("http", http::check),
     ("alerts", alerts::check),
 ];
 

@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::analyze::analyze_collect;
 use crate::filter::Filter;
 use crate::report::FileReport;
-use crate::report::summary::{FileDigest, Skip, file_value};
+use crate::report::summary::{FileDigest, Skip, clean, file_value};
 use shard::Shard;
 use sniff::{Sniffed, named_like_capture, sniff};
 use walk::{Item, Kind, WalkOptions};
@@ -94,14 +94,16 @@ pub fn run<E: Send>(
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            bar.set_message(format!(
-                "{}/{} files · {}",
-                done_count.load(Ordering::Relaxed),
-                items.len(),
-                item.display
-            ));
+            if !bar.is_hidden() {
+                let name = item.path.file_name().map_or_else(
+                    || item.display.clone(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                bar.set_message(tail(&clean(&name), 40));
+            }
             let done = process(item, opts);
-            done_count.fetch_add(1, Ordering::Relaxed);
+            let n = done_count.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.set_prefix(format!("{n}/{} files", items.len()));
             bar.inc(item.size.unwrap_or(0));
             if tx.send((i, done)).is_err() {
                 break;
@@ -154,13 +156,26 @@ fn progress_bar(items: &[Item], enabled: bool) -> ProgressBar {
     }
     let total: u64 = items.iter().filter_map(|i| i.size).sum();
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    // Files done/total, bytes done/total and throughput, then the name of a file being read;
+    // it fits 80 columns.
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {elapsed:>4} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} · {wide_msg}",
+        "{spinner} {prefix} {percent:>3}% {bytes}/{total_bytes} {binary_bytes_per_sec} {wide_msg}",
     ) {
-        bar.set_style(style.progress_chars("=> "));
+        bar.set_style(style);
     }
+    bar.set_prefix(format!("0/{} files", items.len()));
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// The last `max` characters of `s`, after `…` when cut.
+fn tail(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let rest: String = s.chars().skip(n - max + 1).collect();
+    format!("…{rest}")
 }
 
 /// Analyses one item (never panics: a panic in the analysis becomes the file's error).
@@ -256,4 +271,15 @@ fn file_error(item: &Item, error: String, opts: &ScanOptions) -> Done {
         })
     });
     Done::File { json, digest }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_shows_the_end_of_long_paths() {
+        assert_eq!(tail("a/b.pcap", 60), "a/b.pcap");
+        assert_eq!(tail("/mnt/archive/2024/trace.pcap", 10), "…race.pcap");
+    }
 }

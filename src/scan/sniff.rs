@@ -69,20 +69,11 @@ pub fn sniff(path: &Path) -> Sniffed {
     })
 }
 
-/// `3c 21 44 4f "<!DO"`.
+/// `3c 21 44 4f "<!DO"` (the text escaped like a Rust string).
 fn preview(head: &[u8]) -> String {
     let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
-    let text: String = head
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '.'
-            }
-        })
-        .collect();
-    format!("{} \"{text}\"", hex.join(" "))
+    let text = String::from_utf8_lossy(head);
+    format!("{} \"{}\"", hex.join(" "), text.escape_debug())
 }
 
 /// True when the file name says it is meant to be a capture (`x.pcap`, `x.pcapng`, `x.cap`,
@@ -134,6 +125,7 @@ mod tests {
         assert!(is_capture_magic(&[0xd4, 0xc3, 0xb2, 0xa1, 0]));
         assert!(is_capture_magic(&[0x0a, 0x0d, 0x0d, 0x0a]));
         assert!(!is_capture_magic(b"\x0a\x0d\x0d"));
-        assert_eq!(preview(b"<!D\x00"), "3c 21 44 00 \"<!D.\"");
+        assert_eq!(preview(b"<!D\x00"), r#"3c 21 44 00 "<!D\0""#);
+        assert_eq!(preview(b"{\n \""), r#"7b 0a 20 22 "{\n \"""#);
     }
 }
