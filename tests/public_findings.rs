@@ -132,6 +132,12 @@ const PINNED: &[(&str, u64, &str, &str)] = &[
     (
         "nDPI__tests_cfgs_default_pcap_sites.pcapng",
         49,
+        "certificate_chain_incomplete",
+        "warning",
+    ),
+    (
+        "nDPI__tests_cfgs_default_pcap_sites.pcapng",
+        49,
         "resumption_rejected",
         "info",
     ),
@@ -262,9 +268,21 @@ const PINNED: &[(&str, u64, &str, &str)] = &[
         "info",
     ),
     (
+        "scapy__doc_notebooks_tls_raw_data_tls_nss_example.pcap",
+        0,
+        "certificate_chain_incomplete",
+        "warning",
+    ),
+    (
         "suricata-verify__tests_linktype-228_flow-test-01.pcap",
         0,
         "insecure_renegotiation",
+        "warning",
+    ),
+    (
+        "suricata-verify__tests_sslv2-tls-upgrade-01_ssl-v2-s1.pcap",
+        0,
+        "certificate_chain_incomplete",
         "warning",
     ),
     (

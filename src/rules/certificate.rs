@@ -146,7 +146,13 @@ fn chain(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
     }
     let top = leaf;
     let rejected = has(out, RuleId::ClientRejectedCertificate);
-    if !(info.chain.len() >= 2 || rejected) {
+    // A lone leaf issued straight by a root (private PKIs) is fine: public CAs never do that,
+    // and roots say so in their names ("ISRG Root X1", "DigiCert Global Root CA") while
+    // intermediates do not ("R3", "GTS CA 1C3").
+    let issuer_is_root = leaf.issuer.to_ascii_lowercase().contains("root");
+    if issuer_is_root {
+        // The root is not sent by design; a client that rejects it does not trust that root
+        // (client_rejected_certificate says so), nothing is missing from the chain.
         return;
     }
     let single = info.chain.len() == 1;

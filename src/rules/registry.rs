@@ -277,10 +277,10 @@ pub static RULES: &[RuleMeta] = &[
         family: "certificate",
         severity: Severity::Error,
         title: "The server sends an incomplete certificate chain (missing intermediate)",
-        explanation: "The last certificate the server sent is neither self-signed nor issued by another certificate in the chain: an intermediate CA certificate is missing. Browsers often repair this (cached intermediates, AIA fetching) but curl, Java, Python, Go, .NET on Linux and many appliances fail with 'unable to get local issuer certificate' / unknown_ca. Reported when the chain has several certificates that do not link up, or when the client rejected the certificate.",
+        explanation: "The leaf certificate the server sent is neither self-signed nor issued by another certificate in the chain: an intermediate CA certificate is missing. Browsers often repair this (cached intermediates, AIA fetching) but curl, Java, Python, Go, .NET on Linux and many appliances fail with 'unable to get local issuer certificate' / unknown_ca. Reported when the leaf's issuer is not in the chain, unless the server sends only the leaf and its issuer is named as a root (a private CA issuing directly from its root) and the client accepted it.",
         fix: "Configure the full chain: nginx `ssl_certificate` must point to leaf + intermediates (fullchain.pem); Apache 2.4.8+: the same in `SSLCertificateFile`; IIS: import the intermediate into 'Intermediate Certification Authorities' of the local computer; load balancers: upload the chain with the certificate.",
         evidence: "seen",
-        known_problems: "A server sending only a leaf that a root signs directly (private CAs) is normal; such single-certificate chains are only reported when the client rejected them.",
+        known_problems: "Whether a lone leaf's issuer is a root is judged by its name (roots say 'Root'; public intermediates do not); a private root named otherwise is reported as a missing intermediate.",
     },
     RuleMeta {
         id: RuleId::CertificateSelfSigned,
