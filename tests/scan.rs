@@ -1032,3 +1032,45 @@ fn long_lists_are_capped_unless_all() {
         "{md}"
     );
 }
+
+#[test]
+fn merge_accepts_analyze_reports() {
+    let t = build_tree();
+    let a = run(
+        &t,
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "rotated/trace1",
+            "rotated/trace0",
+        ],
+    );
+    std::fs::write(t.root().join("a.json"), &a.stdout).expect("write");
+    let b = run(
+        &t,
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "tickets/4712/dumpcap-lo.pcapng",
+        ],
+    );
+    std::fs::write(t.root().join("b.json"), &b.stdout).expect("write");
+    let merged = run(&t, &["merge", "--fail-on", "never", "b.json", "a.json"]);
+    assert_eq!(merged.status.code(), Some(0));
+    let doc = json_of(&merged);
+    assert_eq!(
+        paths(&doc["files"]),
+        [
+            "rotated/trace0",
+            "rotated/trace1",
+            "tickets/4712/dumpcap-lo.pcapng"
+        ]
+    );
+    // The file objects pass through unchanged (analyze has no `size`).
+    let a = json_of(&a);
+    assert_eq!(doc["files"][0], a["files"][1]);
+    assert_eq!(doc["summary"]["captures"], 3);
+    assert_eq!(doc["summary"]["bytes"], 0);
+}
