@@ -52,7 +52,7 @@ impl SniPattern {
             } else {
                 // Leftmost match is enough for `*` globbing.
                 match rest.find(part.as_str()) {
-                    Some(at) => rest = &rest[at + part.len()..],
+                    Some(at) => rest = rest.get(at + part.len()..).unwrap_or_default(),
                     None => return false,
                 }
             }

@@ -67,7 +67,7 @@ pub fn plan(operands: &[std::path::PathBuf], opts: &ScanOptions) -> Vec<Item> {
 
 /// Analyses the planned items and calls `on_done` for each, in order. Stops early only when
 /// `on_done` fails (e.g. the output pipe closed).
-pub fn run<E: Send>(
+pub fn run<E>(
     items: &[Item],
     opts: &ScanOptions,
     on_done: &mut dyn FnMut(Done) -> Result<(), E>,

@@ -41,9 +41,12 @@ pub fn sniff(path: &Path) -> Sniffed {
     let mut head = [0u8; 4];
     let mut got = 0;
     while got < head.len() {
-        match input.read(&mut head[got..]) {
+        let Some(rest) = head.get_mut(got..) else {
+            break;
+        };
+        match input.read(rest) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(n) => got = (got + n).min(head.len()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if compressed => {
                 return Sniffed::NotCapture(format!("gzip data that cannot be decompressed ({e})"));
@@ -51,7 +54,7 @@ pub fn sniff(path: &Path) -> Sniffed {
             Err(_) => return Sniffed::Unreadable,
         }
     }
-    let head = &head[..got];
+    let head = head.get(..got).unwrap_or(&head);
     if is_capture_magic(head) {
         return Sniffed::Capture;
     }
