@@ -8,7 +8,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, LaxNetSlice, LaxSlicedPacket,
+    TcpHeaderSlice, TransportSlice,
+};
 
 /// TCP header flags, as on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,7 +129,75 @@ fn bsd_family(family: u32, rest: &[u8]) -> Decoded<'_> {
     }
 }
 
+/// The common case — IPv4 or IPv6 without extension headers, unfragmented, carrying a complete
+/// TCP header — sliced with etherparse's header slices (small, no copies). Anything else
+/// (extension headers, tunnels, fragments, truncation, ICMP) goes the general lax way.
+fn ip_fast(data: &[u8]) -> Option<Decoded<'_>> {
+    let (src_ip, dst_ip, ttl, ip_id, hdr_len, total) = match data.first()? >> 4 {
+        4 => {
+            let h = Ipv4HeaderSlice::from_slice(data).ok()?;
+            if h.protocol() != IpNumber::TCP || h.is_fragmenting_payload() {
+                return None;
+            }
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                h.ttl(),
+                Some(h.identification()),
+                h.slice().len(),
+                usize::from(h.total_len()),
+            )
+        }
+        6 => {
+            let h = Ipv6HeaderSlice::from_slice(data).ok()?;
+            if h.next_header() != IpNumber::TCP || h.payload_length() == 0 {
+                return None;
+            }
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                h.hop_limit(),
+                None,
+                40,
+                40 + usize::from(h.payload_length()),
+            )
+        }
+        _ => return None,
+    };
+    if total < hdr_len {
+        return None;
+    }
+    let segment = data.get(hdr_len..total.min(data.len()))?;
+    let tcp = TcpHeaderSlice::from_slice(segment).ok()?;
+    let tcp_len = tcp.slice().len();
+    let payload = segment.get(tcp_len..)?;
+    let wire = (total - hdr_len).saturating_sub(tcp_len).max(payload.len());
+    let flags = (u8::from(tcp.fin()) * TcpFlags::FIN)
+        | (u8::from(tcp.syn()) * TcpFlags::SYN)
+        | (u8::from(tcp.rst()) * TcpFlags::RST)
+        | (u8::from(tcp.psh()) * TcpFlags::PSH)
+        | (u8::from(tcp.ack()) * TcpFlags::ACK);
+    Some(Decoded::Tcp(TcpSegment {
+        src: SocketAddr::new(src_ip, tcp.source_port()),
+        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags(flags),
+        window: tcp.window_size(),
+        payload,
+        wire_len: u32::try_from(wire).unwrap_or(u32::MAX),
+        ttl,
+        ip_id,
+    }))
+}
+
 fn ethernet(data: &[u8], depth: u8) -> Decoded<'_> {
+    if let (Some(et), Some(rest)) = (data.get(12..14), data.get(14..))
+        && matches!(u16::from_be_bytes([et[0], et[1]]), 0x0800 | 0x86dd)
+        && let Some(d) = ip_fast(rest)
+    {
+        return d;
+    }
     // PPPoE session frames carry PPP, which etherparse does not slice: peel them here.
     if let (Some(et), Some(rest)) = (data.get(12..14), data.get(14..))
         && u16::from_be_bytes([et[0], et[1]]) == 0x8864
@@ -154,10 +225,18 @@ fn ether_type(et: u16, rest: &[u8], depth: u8) -> Decoded<'_> {
     if et == 0x8864 {
         return pppoe(rest, depth);
     }
+    if matches!(et, 0x0800 | 0x86dd)
+        && let Some(d) = ip_fast(rest)
+    {
+        return d;
+    }
     sliced(LaxSlicedPacket::from_ether_type(EtherType(et), rest), depth)
 }
 
 fn ip(data: &[u8], depth: u8) -> Decoded<'_> {
+    if let Some(d) = ip_fast(data) {
+        return d;
+    }
     match LaxSlicedPacket::from_ip(data) {
         Ok(p) => sliced(p, depth),
         Err(_) => Decoded::Malformed,

@@ -16,7 +16,6 @@
 
 pub mod reassembly;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::capture::link::TcpSegment;
@@ -458,7 +457,9 @@ fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
 /// All TCP connections of one capture.
 #[derive(Debug, Default)]
 pub struct FlowTable {
-    map: HashMap<(SocketAddr, SocketAddr), Slot>,
+    /// FxHash: the keys are addresses seen on the wire, hashing is on the hot path and the
+    /// table is never exposed to a chosen-key attack that matters for a one-shot analysis.
+    map: rustc_hash::FxHashMap<(SocketAddr, SocketAddr), Slot>,
     next_stream: u64,
     last_sweep: Option<Timestamp>,
     /// Packets that arrived on a connection already finalised.

@@ -18,7 +18,6 @@ pub mod sni;
 pub mod tcp;
 pub mod timeouts;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 pub use registry::{Evidence, RULES, RuleId, RuleMeta, Severity};
@@ -119,7 +118,7 @@ const MAX_FAILURE_NOTES: usize = 4096;
 /// Cross-connection context: small per-server summaries, fed as connections finish.
 #[derive(Debug, Default)]
 pub struct Context {
-    servers: HashMap<SocketAddr, ServerSummary>,
+    servers: rustc_hash::FxHashMap<SocketAddr, ServerSummary>,
     failures: std::collections::VecDeque<FailureNote>,
 }
 
