@@ -223,6 +223,16 @@ fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
         }) else {
             return;
         };
+        // The server still retransmitting its flight when the client gave up: the client
+        // never received the certificate (handshake_stall_retransmits tells that story).
+        if t.events.iter().any(|e| {
+            e.frame > cert.frame
+                && e.frame < first.frame
+                && e.dir == Dir::ServerToClient
+                && matches!(e.kind, EventKind::Retransmission { .. })
+        }) {
+            return;
+        }
         let summary = match first.kind {
             EventKind::Alert {
                 level,
@@ -256,6 +266,47 @@ fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
         return;
     }
     if !tls13 {
+        return;
+    }
+    // TLS 1.3 with a plaintext certificate alert before the client's Finished (OpenSSL sends
+    // it unencrypted when it fails verification of the server's encrypted flight).
+    if let Some(alert) = t.find(|e| {
+        e.dir == Dir::ClientToServer
+            && matches!(
+                e.kind,
+                EventKind::Alert {
+                    description: 42..=46 | 48 | 49,
+                    ..
+                }
+            )
+    }) && !t.events.iter().any(|e| {
+        e.frame < alert.frame
+            && e.dir == Dir::ClientToServer
+            && matches!(e.kind, EventKind::Finished { .. })
+    }) {
+        let EventKind::Alert { level, description } = alert.kind else {
+            return;
+        };
+        let flight = t
+            .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Finished { .. }));
+        let mut ev = vec![alert];
+        if let Some(s) = flight {
+            ev.insert(0, s);
+        }
+        out.push(
+            Finding::new(
+                RuleId::ClientRejectedCertificate,
+                format!(
+                    "TLS 1.3: after the server's encrypted Certificate flight{} the client sent {} alert {} ({description}) (frame {}) instead of its Finished",
+                    flight.map_or(String::new(), |s| format!(" (frame {})", s.frame)),
+                    level.name(),
+                    alert_name(description),
+                    alert.frame
+                ),
+                &ev,
+            )
+            .explains(vec![alert.frame]),
+        );
         return;
     }
     // TLS 1.3: an alert-sized encrypted record in place of the client's Finished.

@@ -356,15 +356,20 @@ fn unanswered(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
     }) {
         return;
     }
-    let server_rst = after
-        .iter()
-        .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Rst));
-    let server_fin = after
-        .iter()
-        .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Fin));
     let client_close = after.iter().find(|e| {
         e.dir == Dir::ClientToServer && matches!(e.kind, EventKind::Fin | EventKind::Rst)
     });
+    // The server's own reaction comes before the client gives up; after it, it is teardown.
+    let before_client_close =
+        |e: &&&Event| client_close.is_none_or(|c| e.frame < c.frame || e.time < c.time);
+    let server_rst = after
+        .iter()
+        .filter(before_client_close)
+        .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Rst));
+    let server_fin = after
+        .iter()
+        .filter(before_client_close)
+        .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Fin));
     let retrans: Vec<&&Event> = after
         .iter()
         .filter(|e| {
@@ -441,26 +446,50 @@ fn split_finding(
     small_ok: u32,
     out: &mut Vec<Finding>,
 ) {
+    let retrans: Vec<&Event> = t
+        .events
+        .iter()
+        .filter(|e| {
+            e.frame > ch_ev.frame
+                && e.dir == Dir::ClientToServer
+                && matches!(e.kind, EventKind::Retransmission { .. })
+        })
+        .collect();
     let mut summary = format!(
-        "ClientHello of {} bytes spread over {} TCP segments (completed in frame {}) was {} ({} frame {})",
-        ch.length,
-        ch.segments,
-        ch_ev.frame,
-        what,
-        match end.kind {
-            EventKind::Rst => "RST,",
-            EventKind::Fin => "FIN,",
-            _ => "last",
-        },
-        end.frame
+        "ClientHello of {} bytes spread over {} TCP segments (completed in frame {}) was {}",
+        ch.length, ch.segments, ch_ev.frame, what,
     );
+    match end.kind {
+        EventKind::Rst | EventKind::Fin => summary.push_str(&format!(
+            " ({} frame {}, {} after the ClientHello)",
+            if matches!(end.kind, EventKind::Rst) {
+                "RST,"
+            } else {
+                "FIN,"
+            },
+            end.frame,
+            fmt_secs(end.time.secs_since(ch_ev.time))
+        )),
+        _ => summary.push_str(&format!(
+            " (nothing came back for {})",
+            fmt_secs(t.last_time.secs_since(ch_ev.time))
+        )),
+    }
+    if !retrans.is_empty() {
+        summary.push_str(&format!(
+            "; the client retransmitted {} time(s): the later segment(s) never got through",
+            retrans.len()
+        ));
+    }
     if small_ok > 0 {
         summary.push_str(&format!(
             "; {small_ok} handshake(s) with a one-segment ClientHello to the same server succeeded"
         ));
     }
-    let f = Finding::new(RuleId::SplitClienthelloUnanswered, summary, &[ch_ev, end]);
-    let _ = t;
+    let mut ev = vec![ch_ev];
+    ev.extend(retrans);
+    ev.push(end);
+    let f = Finding::new(RuleId::SplitClienthelloUnanswered, summary, &ev);
     out.push(if small_ok > 0 {
         f
     } else {
@@ -489,8 +518,11 @@ fn reset_finding(t: &Timeline, ch_ev: &Event, rst: &Event, out: &mut Vec<Finding
                 r.ttl, sa.frame, sa.ttl
             ));
         }
+        // IP-IDs differ between a kernel's SYN/ACK (often 0, DF) and its own RST, so they prove
+        // nothing alone; they are quoted only next to a TTL difference.
         if let (Some(a), Some(b)) = (sa.ip_id, r.ip_id)
-            && (a == 0) != (b == 0)
+            && sa.ttl != r.ttl
+            && a != b
         {
             clues.push(format!(
                 "its IP-ID is {b:#06x} where the SYN/ACK's was {a:#06x}"

@@ -39,7 +39,13 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     if out.iter().any(|f| {
         matches!(
             f.rule,
-            RuleId::UnansweredRenegotiation | RuleId::WebsocketNoFramesAfterUpgrade
+            RuleId::UnansweredRenegotiation
+                | RuleId::WebsocketNoFramesAfterUpgrade
+                | RuleId::HandshakeTimeout
+                | RuleId::SplitClienthelloUnanswered
+                | RuleId::HandshakeStallRetransmits
+                | RuleId::SilentIdleDrop
+                | RuleId::TcpNoAnswer
         )
     }) {
         return;

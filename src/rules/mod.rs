@@ -226,8 +226,8 @@ static CHECKS: &[(&str, Check)] = &[
     ("certificate", certificate::check),
     ("renegotiation", renegotiation::check),
     ("http", http::check),
-    ("idle", idle::check),
     ("tcp", tcp::check_established),
+    ("idle", idle::check),
     ("posture", posture::check),
     ("alerts", alerts::check),
 ];

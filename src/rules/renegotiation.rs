@@ -1,7 +1,7 @@
 //! `unanswered_renegotiation` and `renegotiation`: handshake records after the handshake.
 
 use super::timeouts::nearest;
-use super::{Context, Finding, RuleId, fmt_secs};
+use super::{Context, Finding, RuleId, fmt_secs, has};
 use crate::timeline::{Dir, Event, EventKind, Timeline};
 
 fn is_close(e: &Event) -> bool {
@@ -38,6 +38,60 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         return client_initiated(t, out);
     };
     let after = t.events.get(i + 1..).unwrap_or_default();
+    if has(out, RuleId::RenegotiationRefused) {
+        return;
+    }
+    // The client's first reaction: an alert-sized encrypted record right away is its
+    // no_renegotiation warning (a close after a long silence is a close, not a refusal).
+    let reaction = after.iter().find(|e| {
+        e.dir == Dir::ClientToServer
+            && matches!(
+                e.kind,
+                EventKind::EncryptedAlert { .. }
+                    | EventKind::EncryptedHandshake { .. }
+                    | EventKind::ClientHello(_)
+                    | EventKind::AppData { .. }
+                    | EventKind::Fin
+                    | EventKind::Rst
+            )
+    });
+    if let Some(r) = reaction
+        && matches!(r.kind, EventKind::EncryptedAlert { .. })
+        && r.time.secs_since(req.time) < 1.0
+    {
+        let EventKind::EncryptedAlert { len, .. } = r.kind else {
+            return;
+        };
+        let server_abort = after.iter().find(|e| {
+            e.frame > r.frame
+                && e.dir == Dir::ServerToClient
+                && matches!(
+                    e.kind,
+                    EventKind::EncryptedAlert { .. } | EventKind::Rst | EventKind::Fin
+                )
+        });
+        let mut summary = format!(
+            "the server requested renegotiation (frame {}) and the client answered {} later with a {len}-byte encrypted alert (frame {}) instead of a ClientHello: a no_renegotiation refusal",
+            req.frame,
+            fmt_secs(r.time.secs_since(req.time)),
+            r.frame
+        );
+        let mut ev = vec![req, r];
+        if let Some(a) = server_abort {
+            summary.push_str(&format!(
+                "; the server then gave up on the connection ({} frame {})",
+                match a.kind {
+                    EventKind::Rst => "RST,",
+                    EventKind::Fin => "FIN,",
+                    _ => "encrypted alert,",
+                },
+                a.frame
+            ));
+            ev.push(a);
+        }
+        out.push(Finding::new(RuleId::RenegotiationRefused, summary, &ev).inferred(true));
+        return;
+    }
     let answer = after.iter().find(|e| {
         e.dir == Dir::ClientToServer
             && matches!(

@@ -6,7 +6,8 @@ use super::{Context, Finding, RuleId, Severity, fmt_secs, has};
 use crate::timeline::{Dir, Event, EventKind, Timeline};
 
 /// Silences at least this long before a drop count as a middlebox idle expiry.
-pub const SILENT_DROP_MIN_IDLE_SECS: f64 = 240.0;
+/// (240 s is Azure's default; the silence seen is measured from the last packet, so allow 5 s.)
+pub const SILENT_DROP_MIN_IDLE_SECS: f64 = 235.0;
 /// A zero window shorter than this is flow control, not a stall.
 pub const ZERO_WINDOW_MIN_SECS: f64 = 1.0;
 
@@ -340,7 +341,6 @@ fn resets(t: &Timeline, out: &mut Vec<Finding>) {
     for r in [
         RuleId::StaleConnectionReuse,
         RuleId::SilentIdleDrop,
-        RuleId::IdleTimeoutClose,
         RuleId::UnansweredRenegotiation,
         RuleId::Tls13ClientAuthUnsupported,
         RuleId::ZeroWindowStall,
@@ -352,6 +352,14 @@ fn resets(t: &Timeline, out: &mut Vec<Finding>) {
     let Some((i, rst)) = t.position(|e| matches!(e.kind, EventKind::Rst)) else {
         return;
     };
+    // A reset as the first thing after a silence is an idle close (idle_timeout_close).
+    if i > 0
+        && t.events
+            .get(i - 1)
+            .is_some_and(|e| matches!(e.kind, EventKind::Idle { .. }) && e.frame == rst.frame)
+    {
+        return;
+    }
     let before = &t.events[..i];
     // A reset after the resetting side (or the peer) already closed is teardown, not an abort.
     if before.iter().any(|e| matches!(e.kind, EventKind::Fin)) {
