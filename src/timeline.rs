@@ -112,7 +112,7 @@ pub enum EventKind {
     /// A TLS ServerHello (a HelloRetryRequest has `hello_retry_request` set).
     ServerHello(Box<ServerHelloInfo>),
     /// A plaintext Certificate message (TLS ≤ 1.2) with the parsed chain.
-    Certificate(Box<CertInfo>),
+    Certificate(std::sync::Arc<CertInfo>),
     /// A plaintext HelloRequest (the server asks the client to renegotiate).
     HelloRequest,
     /// Another plaintext handshake message, by TLS handshake type number.

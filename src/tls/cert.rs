@@ -1,5 +1,7 @@
 //! Certificates from a plaintext Certificate message (TLS ≤ 1.2), read with `x509-parser`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::*;
@@ -30,6 +32,46 @@ impl CertInfo {
     pub fn leaf(&self) -> Option<&CertSummary> {
         self.chain.first()
     }
+}
+
+/// Most distinct Certificate messages remembered per thread (a capture's connections mostly
+/// repeat a few servers' chains; parsing X.509 is the costliest step of a handshake).
+const CACHE_ENTRIES: usize = 512;
+
+thread_local! {
+    static CACHE: std::cell::RefCell<rustc_hash::FxHashMap<u64, (Vec<u8>, Arc<CertInfo>)>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// The chain of a plaintext Certificate message body (TLS ≤ 1.2), parsed once per distinct
+/// message: an identical message (same bytes) reuses the earlier summary.
+pub fn summarize_message(body: &[u8]) -> Option<Arc<CertInfo>> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(body);
+    let key = h.finish();
+    let hit = CACHE.with(|c| {
+        c.borrow()
+            .get(&key)
+            .filter(|(bytes, _)| bytes.as_slice() == body)
+            .map(|(_, info)| Arc::clone(info))
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let (_, msg) = tls_parser::parse_tls_handshake_msg_certificate(body).ok()?;
+    let tls_parser::TlsMessageHandshake::Certificate(c) = msg else {
+        return None;
+    };
+    let info = Arc::new(summarize(c.cert_chain.iter().map(|r| r.data)));
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, (body.to_vec(), Arc::clone(&info)));
+    });
+    Some(info)
 }
 
 /// Parses DER certificates; at most `MAX_CERTS` are kept.

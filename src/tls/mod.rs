@@ -458,9 +458,12 @@ impl TlsConn {
                     dir.hs.clear();
                     return;
                 }
-                let body = std::mem::take(&mut dir.body);
-                dir.hs.extend_from_slice(&body);
-                dir.body = body;
+                if dir.hs.is_empty() {
+                    // The usual case: the record holds whole messages; no copy.
+                    std::mem::swap(&mut dir.hs, &mut dir.body);
+                } else {
+                    dir.hs.extend_from_slice(&dir.body);
+                }
                 self.handshake_messages(side, rec.version, frame, time, out);
             }
             23 => {
@@ -515,32 +518,30 @@ impl TlsConn {
         time: Timestamp,
         out: &mut dyn EventSink,
     ) {
+        // Messages are parsed in place; only an incomplete tail is kept for the next record.
+        let hs = std::mem::take(&mut self.dirs[side & 1].hs);
+        let mut off = 0usize;
         loop {
-            let dir = &mut self.dirs[side & 1];
-            let Some(h) = dir.hs.get(..4) else {
-                return;
+            let Some(h) = hs.get(off..off + 4) else {
+                break;
             };
             let msg_type = h[0];
             let mlen = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
             if mlen > MAX_HANDSHAKE_LEN {
-                dir.hs.clear();
-                dir.mode = Mode::Resync;
-                return;
+                self.dirs[side & 1].mode = Mode::Resync;
+                off = hs.len();
+                break;
             }
-            if dir.hs.len() < 4 + mlen {
-                return;
-            }
+            let Some(body) = hs.get(off + 4..off + 4 + mlen) else {
+                break;
+            };
+            let dir = &mut self.dirs[side & 1];
             let segments = u32::try_from(dir.seg_index.saturating_sub(dir.hs_start_seg) + 1)
                 .unwrap_or(u32::MAX);
-            let msg: Vec<u8> = dir.hs.drain(..4 + mlen).collect();
-            if dir.hs.is_empty() {
-                // Give the memory back: most connections never need it again.
-                dir.hs = Vec::new();
-                dir.body = Vec::new();
-            } else {
+            off += 4 + mlen;
+            if off < hs.len() {
                 dir.hs_start_seg = dir.seg_index;
             }
-            let body = msg.get(4..).unwrap_or_default();
             let kind = match msg_type {
                 0 => EventKind::HelloRequest,
                 1 => match hello::parse_client_hello(body, rec_version) {
@@ -562,17 +563,22 @@ impl TlsConn {
                     }
                     None => EventKind::Handshake { msg_type },
                 },
-                11 if !self.tls13 => match tls_parser::parse_tls_handshake_msg_certificate(body) {
-                    Ok((_, tls_parser::TlsMessageHandshake::Certificate(c))) => {
-                        EventKind::Certificate(Box::new(cert::summarize(
-                            c.cert_chain.iter().map(|r| r.data),
-                        )))
-                    }
-                    _ => EventKind::Handshake { msg_type },
+                11 if !self.tls13 => match cert::summarize_message(body) {
+                    Some(info) => EventKind::Certificate(info),
+                    None => EventKind::Handshake { msg_type },
                 },
                 _ => EventKind::Handshake { msg_type },
             };
             out.emit(side, frame, time, kind);
+        }
+        let dir = &mut self.dirs[side & 1];
+        match hs.get(off..) {
+            // Give the memory back: most connections never need it again.
+            Some([]) | None => {
+                dir.body = Vec::new();
+            }
+            Some(_) if off == 0 => dir.hs = hs,
+            Some(rest) => dir.hs = rest.to_vec(),
         }
     }
 }
