@@ -38,9 +38,11 @@ impl CertInfo {
 /// repeat a few servers' chains; parsing X.509 is the costliest step of a handshake).
 const CACHE_ENTRIES: usize = 512;
 
+/// Certificate message bytes and their summary, by hash of the bytes.
+type CertCache = rustc_hash::FxHashMap<u64, (Vec<u8>, Arc<CertInfo>)>;
+
 thread_local! {
-    static CACHE: std::cell::RefCell<rustc_hash::FxHashMap<u64, (Vec<u8>, Arc<CertInfo>)>> =
-        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    static CACHE: std::cell::RefCell<CertCache> = std::cell::RefCell::new(CertCache::default());
 }
 
 /// The chain of a plaintext Certificate message body (TLS ≤ 1.2), parsed once per distinct

@@ -521,10 +521,7 @@ impl TlsConn {
         // Messages are parsed in place; only an incomplete tail is kept for the next record.
         let hs = std::mem::take(&mut self.dirs[side & 1].hs);
         let mut off = 0usize;
-        loop {
-            let Some(h) = hs.get(off..off + 4) else {
-                break;
-            };
+        while let Some(h) = hs.get(off..off + 4) {
             let msg_type = h[0];
             let mlen = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
             if mlen > MAX_HANDSHAKE_LEN {
