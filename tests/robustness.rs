@@ -91,6 +91,29 @@ fn not_a_capture_is_an_error_naming_file_and_offset() {
 }
 
 #[test]
+fn truncated_gzip_gives_partial_results_and_a_warning() {
+    use std::io::Write;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sni-ok.pcap");
+    let bytes = std::fs::read(&src).expect("fixture");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).expect("gzip");
+    let packed = gz.finish().expect("gzip");
+    let p = scratch("cut.pcap.gz");
+    std::fs::write(&p, &packed[..packed.len() * 2 / 3]).expect("write");
+    let r = analyze_collect(&p);
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert!(r.compressed);
+    assert!(r.packets > 0, "partial results expected");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("gzip stream is damaged or cut short")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
 fn truncated_capture_gives_partial_results_and_a_warning() {
     let src =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-sni-handshake-failure.pcap");

@@ -117,6 +117,53 @@ struct Interface {
     offset_secs: i64,
 }
 
+/// A reader that ends (returns 0) at the first read error instead of failing, and remembers
+/// the error: a gzip stream cut short or damaged still yields the packets decompressed before
+/// the damage (partial results), and the error becomes a warning.
+pub struct EndAtError<R> {
+    inner: R,
+    produced: u64,
+    failed: bool,
+}
+
+impl<R: Read> EndAtError<R> {
+    pub fn new(inner: R) -> Self {
+        EndAtError {
+            inner,
+            produced: 0,
+            failed: false,
+        }
+    }
+}
+
+thread_local! {
+    /// The error the last [`EndAtError`] of this thread stopped at (offset in decompressed
+    /// bytes, message), picked up by [`read_capture`].
+    static LAST_STREAM_ERROR: std::cell::RefCell<Option<(u64, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl<R: Read> Read for EndAtError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.produced += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                self.failed = true;
+                let note = (self.produced, e.to_string());
+                LAST_STREAM_ERROR.with(|l| *l.borrow_mut() = Some(note));
+                Ok(0)
+            }
+        }
+    }
+}
+
 /// Opens `path` (`-` is standard input) and returns a reader over its bytes, gunzipped on the fly
 /// when the content starts with the gzip magic.
 pub fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
@@ -135,7 +182,7 @@ pub fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
         std::io::BufRead::fill_buf(&mut buffered).map_err(|e| err(format!("cannot read: {e}")))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::MultiGzDecoder::new(buffered);
-        Ok((Box::new(gz), true))
+        Ok((Box::new(EndAtError::new(gz)), true))
     } else {
         Ok((Box::new(buffered), false))
     }
@@ -147,11 +194,35 @@ pub fn read_capture(
     path: &Path,
     mut on_frame: impl FnMut(&Frame<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
+    LAST_STREAM_ERROR.with(|l| *l.borrow_mut() = None);
     let (input, compressed) = open(path)?;
     let mut summary = CaptureSummary {
         compressed,
         ..CaptureSummary::default()
     };
+    let result = read_stream(path, input, &mut summary, &mut on_frame);
+    if let Some((offset, msg)) = LAST_STREAM_ERROR.with(|l| l.borrow_mut().take()) {
+        summary.warnings.push(CaptureWarning {
+            offset,
+            message: format!(
+                "the gzip stream is damaged or cut short after {offset} decompressed bytes ({msg}); the packets before it were analysed"
+            ),
+        });
+        // A stream that ended before a whole capture header is still not a capture.
+        if let Err(mut e) = result {
+            e.reason = format!("{} (gzip stream damaged or cut short: {msg})", e.reason);
+            return Err(e);
+        }
+    }
+    result.map(|()| summary)
+}
+
+fn read_stream(
+    path: &Path,
+    input: Box<dyn Read + Send>,
+    summary: &mut CaptureSummary,
+    on_frame: &mut impl FnMut(&Frame<'_>),
+) -> Result<(), CaptureError> {
     let mut reader = match pcap_parser::create_reader(BUFFER_SIZE, input) {
         Ok(r) => r,
         Err(e) => {
@@ -353,7 +424,7 @@ pub fn read_capture(
             }
         }
     }
-    Ok(summary)
+    Ok(())
 }
 
 fn continue_after(reader: &mut Box<dyn PcapReaderIterator + Send>, len: usize) {
