@@ -195,6 +195,12 @@ pub fn read_capture(
     mut on_frame: impl FnMut(&Frame<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
     LAST_STREAM_ERROR.with(|l| *l.borrow_mut() = None);
+    if let Some(map) = map_classic_pcap(path) {
+        let mut summary = CaptureSummary::default();
+        read_mapped_pcap(path, &map, &mut summary, &mut on_frame)?;
+        drop(map);
+        return Ok(summary);
+    }
     let (input, compressed) = open(path)?;
     let mut summary = CaptureSummary {
         compressed,
@@ -215,6 +221,127 @@ pub fn read_capture(
         }
     }
     result.map(|()| summary)
+}
+
+/// A regular, uncompressed classic-pcap file, memory-mapped: records are then read in place,
+/// without copying them through a read buffer. Anything else (pcapng, gzip, stdin, a pipe)
+/// takes the streaming reader.
+fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() < 24 {
+        return None;
+    }
+    // SAFETY: the map is read-only and private to this process. If another process truncates
+    // the file while we read it, the kernel raises SIGBUS — the same hazard every mmap-based
+    // capture reader (tcpdump -r, Wireshark's) accepts; the file is never written by us.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let magic = map.get(..4)?;
+    let classic = matches!(
+        magic,
+        [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+    );
+    if !classic {
+        return None;
+    }
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
+}
+
+/// How much of a mapped file is read before the pages behind are handed back to the kernel,
+/// so that resident memory stays flat whatever the file size.
+const MAP_RELEASE_EVERY: usize = 4 << 20;
+
+/// Classic pcap from the memory-mapped file.
+fn read_mapped_pcap(
+    path: &Path,
+    map: &memmap2::Mmap,
+    summary: &mut CaptureSummary,
+    on_frame: &mut impl FnMut(&Frame<'_>),
+) -> Result<(), CaptureError> {
+    let data: &[u8] = map;
+    let mut released = 0usize;
+    use pcap_parser::pcap::{
+        parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+    };
+    let (mut rem, header) = parse_pcap_header(data).map_err(|_| CaptureError {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason: "damaged pcap file header".into(),
+    })?;
+    summary.format = Some(Format::Pcap);
+    let lt = header.network.0;
+    summary.link_types.push(lt);
+    let units: u64 = if header.is_nanosecond_precision() {
+        1_000_000_000
+    } else {
+        1_000_000
+    };
+    let parse = if header.is_modified_format() {
+        parse_pcap_frame_modified
+    } else if header.is_bigendian() {
+        parse_pcap_frame_be
+    } else {
+        parse_pcap_frame
+    };
+    let mut frame_no = 0u64;
+    while !rem.is_empty() {
+        let offset = (data.len() - rem.len()) as u64;
+        let done = offset as usize;
+        if done - released >= MAP_RELEASE_EVERY {
+            let upto = done & !(4095usize);
+            // SAFETY: the range lies before every record still in use (frames are handed to
+            // `on_frame` one at a time and nothing keeps a reference to their bytes), and the
+            // mapping is a read-only view of the file: dropped pages would simply be read
+            // again from the file if touched.
+            #[cfg(unix)]
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    released,
+                    upto - released,
+                )
+            };
+            released = upto;
+        }
+        match parse(rem) {
+            Ok((next, b)) => {
+                frame_no += 1;
+                summary.packets += 1;
+                summary.bytes += b.data.len() as u64;
+                on_frame(&Frame {
+                    number: frame_no,
+                    time: ts_from_parts(i64::from(b.ts_sec), u64::from(b.ts_usec), units),
+                    linktype: lt,
+                    data: b.data,
+                    orig_len: b.origlen,
+                });
+                rem = next;
+            }
+            Err(pcap_parser::nom::Err::Incomplete(_)) => {
+                summary.warnings.push(CaptureWarning {
+                    offset,
+                    message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
+                });
+                break;
+            }
+            Err(_) => {
+                summary.warnings.push(CaptureWarning {
+                    offset,
+                    message: "damaged record; the packets before it were analysed".into(),
+                });
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_stream(

@@ -442,16 +442,28 @@ enum Slot {
         stream: u64,
     },
     Live(Box<Conn>),
-    /// A finalised connection: just enough to number late packets and spot port reuse.
-    Done {
-        stream: u64,
-        a: SocketAddr,
-        base_seq: [Option<u32>; 2],
-    },
 }
 
-fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+/// A finalised connection: just enough to number late packets and spot port reuse. Kept for
+/// every connection of the capture (Wireshark never forgets a conversation), so it is small
+/// and keyed by a 64-bit hash of the 4-tuple (a collision needs ~4 billion connections).
+#[derive(Clone, Copy, Debug)]
+struct Tomb {
+    stream: u64,
+    /// The connection's side 0 (first sender) is the lower address of the key.
+    a_is_lower: bool,
+    base_seq: [Option<u32>; 2],
+}
+
+type Key = (SocketAddr, SocketAddr);
+
+fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
+}
+
+fn tomb_key(k: &Key) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(k)
 }
 
 /// All TCP connections of one capture.
@@ -459,7 +471,9 @@ fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
 pub struct FlowTable {
     /// FxHash: the keys are addresses seen on the wire, hashing is on the hot path and the
     /// table is never exposed to a chosen-key attack that matters for a one-shot analysis.
-    map: rustc_hash::FxHashMap<(SocketAddr, SocketAddr), Slot>,
+    map: rustc_hash::FxHashMap<Key, Slot>,
+    /// Finalised connections.
+    done: rustc_hash::FxHashMap<u64, Tomb>,
     next_stream: u64,
     last_sweep: Option<Timestamp>,
     /// Packets that arrived on a connection already finalised.
@@ -489,15 +503,16 @@ impl FlowTable {
             return;
         }
         let reuse = match self.map.get(&k) {
-            None | Some(Slot::Reserved { .. }) => None,
+            Some(Slot::Reserved { .. }) => None,
             Some(Slot::Live(c)) => {
                 let side = c.side_of(seg.src);
                 Some(is_syn && c.base_seq[side].is_some_and(|b| b != seg.seq))
             }
-            Some(Slot::Done { a, base_seq, .. }) => {
-                let side = usize::from(seg.src != *a);
-                Some(is_syn && base_seq[side].is_none_or(|b| b != seg.seq))
-            }
+            None => self.done.get(&tomb_key(&k)).map(|t| {
+                let a = if t.a_is_lower { k.0 } else { k.1 };
+                let side = usize::from(seg.src != a);
+                is_syn && t.base_seq[side].is_none_or(|b| b != seg.seq)
+            }),
         };
         match reuse {
             Some(false) => match self.map.get_mut(&k) {
@@ -508,6 +523,7 @@ impl FlowTable {
                 if let Some(Slot::Live(old)) = self.map.remove(&k) {
                     done(old.finish());
                 }
+                self.done.remove(&tomb_key(&k));
                 let mut c = Box::new(Conn::new(self.next_stream, seg, frame));
                 self.next_stream += 1;
                 c.packet(seg, frame);
@@ -529,7 +545,7 @@ impl FlowTable {
             return;
         }
         self.last_sweep = Some(now);
-        let mut expired: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+        let mut expired: Vec<Key> = Vec::new();
         for (k, slot) in &self.map {
             if let Slot::Live(c) = slot {
                 let quiet = now.0.saturating_sub(c.last_time.0) / 1_000_000_000;
@@ -542,11 +558,11 @@ impl FlowTable {
         let mut finished: Vec<Box<Conn>> = Vec::with_capacity(expired.len());
         for k in expired {
             if let Some(Slot::Live(c)) = self.map.remove(&k) {
-                self.map.insert(
-                    k,
-                    Slot::Done {
+                self.done.insert(
+                    tomb_key(&k),
+                    Tomb {
                         stream: c.stream,
-                        a: c.a,
+                        a_is_lower: c.a == k.0,
                         base_seq: c.base_seq,
                     },
                 );
@@ -576,7 +592,7 @@ impl FlowTable {
     /// A TCP 4-tuple quoted in an ICMP error: takes a stream index if the 4-tuple is new.
     pub fn quoted(&mut self, src: SocketAddr, dst: SocketAddr) {
         let k = key(src, dst);
-        if !self.map.contains_key(&k) {
+        if !self.map.contains_key(&k) && !self.done.contains_key(&tomb_key(&k)) {
             self.map.insert(
                 k,
                 Slot::Reserved {
@@ -589,9 +605,11 @@ impl FlowTable {
 
     /// The stream index of a finalised or live connection (for tests).
     pub fn stream_of(&self, a: SocketAddr, b: SocketAddr) -> Option<u64> {
-        match self.map.get(&key(a, b))? {
-            Slot::Live(c) => Some(c.stream),
-            Slot::Done { stream, .. } | Slot::Reserved { stream } => Some(*stream),
+        let k = key(a, b);
+        match self.map.get(&k) {
+            Some(Slot::Live(c)) => Some(c.stream),
+            Some(Slot::Reserved { stream }) => Some(*stream),
+            None => self.done.get(&tomb_key(&k)).map(|t| t.stream),
         }
     }
 }
