@@ -115,10 +115,10 @@ pub fn analyze_timelines(
             stats.fragments
         ));
     }
-    if flows.late_packets > 0 {
+    if flows.late_packets() > 0 {
         warnings.push(format!(
             "{} packets arrived on connections already closed and reported for more than {} s",
-            flows.late_packets,
+            flows.late_packets(),
             crate::flow::LINGER_SECS
         ));
     }

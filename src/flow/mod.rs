@@ -181,15 +181,15 @@ fn deliver_to(
 }
 
 impl Conn {
-    fn new(stream: u64, seg: &TcpSegment<'_>, frame: &Frame<'_>) -> Self {
+    fn new(stream: u64, seg: &TcpSegment<'_>, at: At) -> Self {
         Conn {
             stream,
             a: seg.src,
             b: seg.dst,
-            first_frame: frame.number,
-            first_time: frame.time,
-            last_frame: frame.number,
-            last_time: frame.time,
+            first_frame: at.frame,
+            first_time: at.time,
+            last_frame: at.frame,
+            last_time: at.time,
             activity: None,
             base_seq: [None; 2],
             syn_side: None,
@@ -217,10 +217,10 @@ impl Conn {
         self.rst || (self.fin[0] && self.fin[1])
     }
 
-    fn packet(&mut self, seg: &TcpSegment<'_>, frame: &Frame<'_>) {
+    fn packet(&mut self, seg: &TcpSegment<'_>, at: At) {
         let side = self.side_of(seg.src);
         let other = 1 - side;
-        let (num, time) = (frame.number, frame.time);
+        let (num, time) = (at.frame, at.time);
         self.last_frame = num;
         self.last_time = time;
         self.base_seq[side].get_or_insert(seg.seq);
@@ -434,25 +434,20 @@ impl Conn {
     }
 }
 
-#[derive(Debug)]
-enum Slot {
-    /// A 4-tuple seen only quoted in an ICMP error: its stream index is taken, and the first
-    /// real packet opens the connection under it.
-    Reserved {
-        stream: u64,
-    },
-    Live(Box<Conn>),
+/// Where a packet sits in the capture: its frame number and time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    pub frame: u64,
+    pub time: Timestamp,
 }
 
-/// A finalised connection: just enough to number late packets and spot port reuse. Kept for
-/// every connection of the capture (Wireshark never forgets a conversation), so it is small
-/// and keyed by a 64-bit hash of the 4-tuple (a collision needs ~4 billion connections).
-#[derive(Clone, Copy, Debug)]
-struct Tomb {
-    stream: u64,
-    /// The connection's side 0 (first sender) is the lower address of the key.
-    a_is_lower: bool,
-    base_seq: [Option<u32>; 2],
+impl From<&Frame<'_>> for At {
+    fn from(f: &Frame<'_>) -> Self {
+        At {
+            frame: f.number,
+            time: f.time,
+        }
+    }
 }
 
 type Key = (SocketAddr, SocketAddr);
@@ -461,156 +456,237 @@ fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
 }
 
-fn tomb_key(k: &Key) -> u64 {
+/// A 64-bit hash of a 4-tuple: the numbering remembers every conversation of the capture
+/// (Wireshark never forgets one), so its entries are small (a collision needs ~4 billion
+/// connections).
+fn hashed(k: &Key) -> u64 {
     use std::hash::BuildHasher;
     rustc_hash::FxBuildHasher.hash_one(k)
 }
 
-/// All TCP connections of one capture.
+/// What the numbering remembers of a 4-tuple.
+#[derive(Clone, Copy, Debug)]
+struct KeyState {
+    stream: u64,
+    /// Side 0 (the first sender) is the lower address of the key.
+    a_is_lower: bool,
+    /// Wireshark's base_seq per side: the first sequence number seen.
+    base_seq: [Option<u32>; 2],
+    /// Seen only quoted in an ICMP error so far.
+    reserved: bool,
+}
+
+/// Wireshark's `tcp.stream` numbering, kept apart from connection state so that one reader can
+/// number every packet in file order while workers own the connections.
 #[derive(Debug, Default)]
-pub struct FlowTable {
-    /// FxHash: the keys are addresses seen on the wire, hashing is on the hot path and the
-    /// table is never exposed to a chosen-key attack that matters for a one-shot analysis.
-    map: rustc_hash::FxHashMap<Key, Slot>,
-    /// Finalised connections.
-    done: rustc_hash::FxHashMap<u64, Tomb>,
-    next_stream: u64,
-    last_sweep: Option<Timestamp>,
+pub struct Numbering {
+    keys: rustc_hash::FxHashMap<u64, KeyState>,
+    next: u64,
+}
+
+impl Numbering {
+    /// Number of `tcp.stream` indices handed out so far.
+    pub fn streams(&self) -> u64 {
+        self.next
+    }
+
+    /// The stream of this segment, and whether it starts a new connection (a new 4-tuple, the
+    /// first real packet of a reserved one, or a SYN whose ISN differs from that side's base
+    /// sequence number: port reuse; a retransmitted SYN keeps its stream).
+    pub fn assign(&mut self, seg: &TcpSegment<'_>) -> (u64, bool) {
+        let k = key(seg.src, seg.dst);
+        let lower = seg.src == k.0;
+        let fresh = |stream: u64| KeyState {
+            stream,
+            a_is_lower: lower,
+            base_seq: [Some(seg.seq), None],
+            reserved: false,
+        };
+        let h = hashed(&k);
+        match self.keys.get_mut(&h) {
+            None => {
+                let stream = self.next;
+                self.next += 1;
+                self.keys.insert(h, fresh(stream));
+                (stream, true)
+            }
+            Some(st) if st.reserved => {
+                *st = fresh(st.stream);
+                (st.stream, true)
+            }
+            Some(st) => {
+                let side = usize::from(lower != st.a_is_lower);
+                let is_syn = seg.flags.syn() && !seg.flags.ack();
+                if is_syn && st.base_seq[side].is_some_and(|b| b != seg.seq) {
+                    let stream = self.next;
+                    self.next += 1;
+                    *st = fresh(stream);
+                    (stream, true)
+                } else {
+                    st.base_seq[side].get_or_insert(seg.seq);
+                    (st.stream, false)
+                }
+            }
+        }
+    }
+
+    /// A TCP 4-tuple quoted in an ICMP error: takes a stream index if the 4-tuple is new.
+    pub fn quoted(&mut self, src: SocketAddr, dst: SocketAddr) {
+        let h = hashed(&key(src, dst));
+        if !self.keys.contains_key(&h) {
+            self.keys.insert(
+                h,
+                KeyState {
+                    stream: self.next,
+                    a_is_lower: true,
+                    base_seq: [None; 2],
+                    reserved: true,
+                },
+            );
+            self.next += 1;
+        }
+    }
+
+    /// The stream a 4-tuple has now (for tests).
+    pub fn stream_of(&self, a: SocketAddr, b: SocketAddr) -> Option<u64> {
+        self.keys.get(&hashed(&key(a, b))).map(|s| s.stream)
+    }
+}
+
+/// The live connections one owner holds (the whole file, or one worker's share of the flows).
+#[derive(Debug, Default)]
+pub struct Connections {
+    live: rustc_hash::FxHashMap<Key, Box<Conn>>,
+    /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep.
+    replaced: Vec<Box<Conn>>,
     /// Packets that arrived on a connection already finalised.
     pub late_packets: u64,
+}
+
+impl Connections {
+    /// One segment, numbered by [`Numbering::assign`].
+    pub fn packet(&mut self, seg: &TcpSegment<'_>, at: At, stream: u64, new: bool) {
+        let k = key(seg.src, seg.dst);
+        if new {
+            let mut c = Box::new(Conn::new(stream, seg, at));
+            c.packet(seg, at);
+            if let Some(old) = self.live.insert(k, c) {
+                self.replaced.push(old);
+            }
+        } else {
+            match self.live.get_mut(&k) {
+                Some(c) => c.packet(seg, at),
+                None => self.late_packets += 1,
+            }
+        }
+    }
+
+    /// Finalises the connections that are done at capture time `now` (closed and quiet for
+    /// [`LINGER_SECS`], or silent for [`IDLE_EXPIRY_SECS`]) and those replaced since the last
+    /// sweep, in stream order.
+    pub fn sweep(&mut self, now: Timestamp) -> Vec<Timeline> {
+        let expired: Vec<Key> = self
+            .live
+            .iter()
+            .filter(|(_, c)| {
+                let quiet = now.0.saturating_sub(c.last_time.0) / 1_000_000_000;
+                (c.closed() && quiet >= LINGER_SECS) || quiet >= IDLE_EXPIRY_SECS
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let mut done = std::mem::take(&mut self.replaced);
+        done.extend(expired.iter().filter_map(|k| self.live.remove(k)));
+        finish_sorted(done)
+    }
+
+    /// End of the capture: every connection is finalised, in stream order.
+    pub fn finish(&mut self) -> Vec<Timeline> {
+        let mut done = std::mem::take(&mut self.replaced);
+        done.extend(self.live.drain().map(|(_, c)| c));
+        finish_sorted(done)
+    }
+}
+
+fn finish_sorted(mut done: Vec<Box<Conn>>) -> Vec<Timeline> {
+    // Stream order, so that output never depends on hash order or on scheduling.
+    done.sort_by_key(|c| c.stream);
+    done.into_iter().map(|c| c.finish()).collect()
+}
+
+/// When a reader sweeps: every [`SWEEP_EVERY_SECS`] of capture time.
+#[derive(Debug, Default)]
+pub struct SweepClock {
+    last: Option<Timestamp>,
+}
+
+impl SweepClock {
+    /// True when a sweep is due at packet time `now`.
+    pub fn due(&mut self, now: Timestamp) -> bool {
+        match self.last {
+            None => {
+                self.last = Some(now);
+                false
+            }
+            Some(t) if now.0.saturating_sub(t.0) >= SWEEP_EVERY_SECS * 1_000_000_000 => {
+                self.last = Some(now);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+}
+
+/// All TCP connections of one capture, on one thread: numbering, connections and sweeps.
+#[derive(Debug, Default)]
+pub struct FlowTable {
+    numbering: Numbering,
+    conns: Connections,
+    clock: SweepClock,
 }
 
 impl FlowTable {
     /// Number of `tcp.stream` indices handed out so far.
     pub fn streams(&self) -> u64 {
-        self.next_stream
+        self.numbering.streams()
     }
 
-    /// One TCP segment; connections that finish are handed to `done`.
+    /// Packets that arrived on a connection already finalised.
+    pub fn late_packets(&self) -> u64 {
+        self.conns.late_packets
+    }
+
+    /// One TCP segment; connections that finish are handed to `done` (in batches, in stream
+    /// order, at each sweep).
     pub fn packet(
         &mut self,
         seg: &TcpSegment<'_>,
         frame: &Frame<'_>,
         done: &mut dyn FnMut(Timeline),
     ) {
-        let k = key(seg.src, seg.dst);
-        let is_syn = seg.flags.syn() && !seg.flags.ack();
-        if let Some(Slot::Reserved { stream }) = self.map.get(&k) {
-            let mut c = Box::new(Conn::new(*stream, seg, frame));
-            c.packet(seg, frame);
-            self.map.insert(k, Slot::Live(c));
-            self.maybe_sweep(frame.time, done);
-            return;
-        }
-        let reuse = match self.map.get(&k) {
-            Some(Slot::Reserved { .. }) => None,
-            Some(Slot::Live(c)) => {
-                let side = c.side_of(seg.src);
-                Some(is_syn && c.base_seq[side].is_some_and(|b| b != seg.seq))
+        let (stream, new) = self.numbering.assign(seg);
+        self.conns.packet(seg, At::from(frame), stream, new);
+        if self.clock.due(frame.time) {
+            for t in self.conns.sweep(frame.time) {
+                done(t);
             }
-            None => self.done.get(&tomb_key(&k)).map(|t| {
-                let a = if t.a_is_lower { k.0 } else { k.1 };
-                let side = usize::from(seg.src != a);
-                is_syn && t.base_seq[side].is_none_or(|b| b != seg.seq)
-            }),
-        };
-        match reuse {
-            Some(false) => match self.map.get_mut(&k) {
-                Some(Slot::Live(c)) => c.packet(seg, frame),
-                _ => self.late_packets += 1,
-            },
-            Some(true) | None => {
-                if let Some(Slot::Live(old)) = self.map.remove(&k) {
-                    done(old.finish());
-                }
-                self.done.remove(&tomb_key(&k));
-                let mut c = Box::new(Conn::new(self.next_stream, seg, frame));
-                self.next_stream += 1;
-                c.packet(seg, frame);
-                self.map.insert(k, Slot::Live(c));
-            }
-        }
-        self.maybe_sweep(frame.time, done);
-    }
-
-    fn maybe_sweep(&mut self, now: Timestamp, done: &mut dyn FnMut(Timeline)) {
-        let due = match self.last_sweep {
-            None => {
-                self.last_sweep = Some(now);
-                false
-            }
-            Some(t) => now.0.saturating_sub(t.0) >= SWEEP_EVERY_SECS * 1_000_000_000,
-        };
-        if !due {
-            return;
-        }
-        self.last_sweep = Some(now);
-        let mut expired: Vec<Key> = Vec::new();
-        for (k, slot) in &self.map {
-            if let Slot::Live(c) = slot {
-                let quiet = now.0.saturating_sub(c.last_time.0) / 1_000_000_000;
-                if (c.closed() && quiet >= LINGER_SECS) || quiet >= IDLE_EXPIRY_SECS {
-                    expired.push(*k);
-                }
-            }
-        }
-        // Finalise in stream order so that output does not depend on hash order.
-        let mut finished: Vec<Box<Conn>> = Vec::with_capacity(expired.len());
-        for k in expired {
-            if let Some(Slot::Live(c)) = self.map.remove(&k) {
-                self.done.insert(
-                    tomb_key(&k),
-                    Tomb {
-                        stream: c.stream,
-                        a_is_lower: c.a == k.0,
-                        base_seq: c.base_seq,
-                    },
-                );
-                finished.push(c);
-            }
-        }
-        finished.sort_by_key(|c| c.stream);
-        for c in finished {
-            done(c.finish());
         }
     }
 
     /// End of the capture: every remaining connection is finalised, in stream order.
     pub fn finish(&mut self, done: &mut dyn FnMut(Timeline)) {
-        let mut live: Vec<Box<Conn>> = Vec::new();
-        for (_, slot) in self.map.drain() {
-            if let Slot::Live(c) = slot {
-                live.push(c);
-            }
-        }
-        live.sort_by_key(|c| c.stream);
-        for c in live {
-            done(c.finish());
+        for t in self.conns.finish() {
+            done(t);
         }
     }
 
     /// A TCP 4-tuple quoted in an ICMP error: takes a stream index if the 4-tuple is new.
     pub fn quoted(&mut self, src: SocketAddr, dst: SocketAddr) {
-        let k = key(src, dst);
-        if !self.map.contains_key(&k) && !self.done.contains_key(&tomb_key(&k)) {
-            self.map.insert(
-                k,
-                Slot::Reserved {
-                    stream: self.next_stream,
-                },
-            );
-            self.next_stream += 1;
-        }
+        self.numbering.quoted(src, dst);
     }
 
-    /// The stream index of a finalised or live connection (for tests).
+    /// The stream index of a 4-tuple (for tests).
     pub fn stream_of(&self, a: SocketAddr, b: SocketAddr) -> Option<u64> {
-        let k = key(a, b);
-        match self.map.get(&k) {
-            Some(Slot::Live(c)) => Some(c.stream),
-            Some(Slot::Reserved { stream }) => Some(*stream),
-            None => self.done.get(&tomb_key(&k)).map(|t| t.stream),
-        }
+        self.numbering.stream_of(a, b)
     }
 }
 
@@ -676,11 +752,16 @@ mod tests {
             &frame(4, 2),
             &mut |x| done.push(x),
         );
-        // Same 4-tuple, new ISN: port reuse → stream 1, and stream 0 is finalised.
+        // Same 4-tuple, new ISN: port reuse → stream 1; stream 0 is replaced and finalised at
+        // the next sweep (here: 12 s later).
         t.packet(&seg(C, S, 5000, SYN, b""), &frame(5, 3), &mut |x| {
             done.push(x)
         });
         assert_eq!(t.streams(), 2);
+        assert!(done.is_empty());
+        t.packet(&seg(C, S, 5000, SYN, b""), &frame(6, 12), &mut |x| {
+            done.push(x)
+        });
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].stream, 0);
         assert!(done[0].events.iter().any(|e| e.kind
