@@ -557,7 +557,9 @@ impl Numbering {
 #[derive(Debug, Default)]
 pub struct Connections {
     live: rustc_hash::FxHashMap<Key, Box<Conn>>,
-    /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep.
+    /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep. (Boxes
+    /// moved out of `live`: a `Conn` is large, moving the box is not.)
+    #[allow(clippy::vec_box)]
     replaced: Vec<Box<Conn>>,
     /// Packets that arrived on a connection already finalised.
     pub late_packets: u64,
@@ -607,6 +609,7 @@ impl Connections {
     }
 }
 
+#[allow(clippy::vec_box)]
 fn finish_sorted(mut done: Vec<Box<Conn>>) -> Vec<Timeline> {
     // Stream order, so that output never depends on hash order or on scheduling.
     done.sort_by_key(|c| c.stream);
