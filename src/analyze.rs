@@ -7,7 +7,10 @@ use std::path::Path;
 
 use crate::capture::link::{self, Decoded};
 use crate::capture::{self, CaptureError, linktype_name};
-use crate::flow::FlowTable;
+use std::sync::mpsc;
+
+use crate::capture::Timestamp;
+use crate::flow::{At, Connections, Numbering, SweepClock};
 use crate::report::{ConnReport, FileReport};
 use crate::rules::{self, Context};
 use crate::timeline::Timeline;
@@ -20,9 +23,9 @@ struct DecodeStats {
     snaplen_cut: u64,
 }
 
-/// Analyses one capture. Each finished connection goes to `on_conn` (in the order connections
-/// finish; at the end of the capture in `tcp.stream` order). Returns the file's report without
-/// its connections.
+/// Analyses one capture. Each finished connection goes to `on_conn` (in batches as
+/// connections are finalised, each batch in `tcp.stream` order). Returns the file's report
+/// without its connections.
 pub fn analyze_file(
     path: &Path,
     on_conn: &mut dyn FnMut(ConnReport),
@@ -36,56 +39,303 @@ pub fn analyze_timelines(
     path: &Path,
     on_conn: &mut dyn FnMut(&Timeline, ConnReport),
 ) -> Result<FileReport, CaptureError> {
-    let mut flows = FlowTable::default();
+    analyze_timelines_jobs(path, 1, on_conn)
+}
+
+/// [`analyze_file`] with `jobs` threads: an uncompressed classic pcap file is memory-mapped and
+/// read by one thread that numbers streams in file order, while `jobs` workers own the
+/// connections (both directions of a flow on one worker, by a hash of its 4-tuple). Sweeps are
+/// decided by the reader on the capture's clock, and the connections finalised at a sweep are
+/// merged in stream order, so the output is byte-identical to `jobs = 1`. Other inputs
+/// (pcapng, gzip, stdin) are read by one thread.
+pub fn analyze_file_jobs(
+    path: &Path,
+    jobs: usize,
+    on_conn: &mut dyn FnMut(ConnReport),
+) -> Result<FileReport, CaptureError> {
+    analyze_timelines_jobs(path, jobs, &mut |_, c| on_conn(c))
+}
+
+/// [`analyze_timelines`] with `jobs` threads (see [`analyze_file_jobs`]).
+pub fn analyze_timelines_jobs(
+    path: &Path,
+    jobs: usize,
+    on_conn: &mut dyn FnMut(&Timeline, ConnReport),
+) -> Result<FileReport, CaptureError> {
     let mut ctx = Context::default();
-    let mut stats = DecodeStats::default();
-    let mut batch: Vec<Timeline> = Vec::new();
-
-    let mut process = |batch: &mut Vec<Timeline>, ctx: &mut Context| {
-        // Summaries first, so that connections finishing together see each other.
-        for t in batch.iter() {
-            ctx.observe(t);
-        }
-        let mut checked: Vec<(Timeline, Vec<rules::Finding>)> = batch
-            .drain(..)
-            .map(|t| {
-                let f = rules::run(&t, ctx);
-                (t, f)
-            })
-            .collect();
-        for (t, f) in &checked {
-            ctx.record(t, f);
-        }
-        for (t, f) in &mut checked {
-            rules::correlate(t, ctx, f);
-        }
-        for (t, findings) in checked {
-            let report = ConnReport::new(&t, findings);
-            on_conn(&t, report);
-        }
+    let mut emit = |batch: Vec<Timeline>| process(batch, &mut ctx, on_conn);
+    let outcome = match (jobs > 1)
+        .then(|| capture::map_classic_pcap(path))
+        .flatten()
+    {
+        Some(map) => parallel(path, &map, jobs, &mut emit)?,
+        None => sequential(path, &mut emit)?,
     };
+    Ok(report_of(path, outcome))
+}
 
+/// What the reader learnt besides the packets.
+#[derive(Debug, Default)]
+struct ReadOutcome {
+    summary: capture::CaptureSummary,
+    stats: DecodeStats,
+    streams: u64,
+    late_packets: u64,
+}
+
+/// Rules for a batch of connections finalised together, then the report of each.
+fn process(
+    batch: Vec<Timeline>,
+    ctx: &mut Context,
+    on_conn: &mut dyn FnMut(&Timeline, ConnReport),
+) {
+    // Summaries first, so that connections finishing together see each other.
+    for t in &batch {
+        ctx.observe(t);
+    }
+    let mut checked: Vec<(Timeline, Vec<rules::Finding>)> = batch
+        .into_iter()
+        .map(|t| {
+            let f = rules::run(&t, ctx);
+            (t, f)
+        })
+        .collect();
+    for (t, f) in &checked {
+        ctx.record(t, f);
+    }
+    for (t, f) in &mut checked {
+        rules::correlate(t, ctx, f);
+    }
+    for (t, findings) in checked {
+        let report = ConnReport::new(&t, findings);
+        on_conn(&t, report);
+    }
+}
+
+/// Decodes one frame: its TCP segment, if it carries one; everything else is counted.
+fn decode_frame<'a>(
+    frame: &capture::Frame<'a>,
+    stats: &mut DecodeStats,
+    numbering: &mut Numbering,
+) -> Option<link::TcpSegment<'a>> {
+    if frame.data.len() < frame.orig_len as usize {
+        stats.snaplen_cut += 1;
+    }
+    match link::decode(frame.linktype, frame.data) {
+        Decoded::Tcp(seg) => return Some(seg),
+        Decoded::IcmpQuotedTcp { src, dst } => numbering.quoted(src, dst),
+        Decoded::Other => {}
+        Decoded::Fragment => stats.fragments += 1,
+        Decoded::UnsupportedLink => *stats.unsupported.entry(frame.linktype).or_default() += 1,
+        Decoded::Malformed => stats.malformed += 1,
+    }
+    None
+}
+
+/// One thread: read, number, track, sweep.
+fn sequential(
+    path: &Path,
+    emit: &mut dyn FnMut(Vec<Timeline>),
+) -> Result<ReadOutcome, CaptureError> {
+    let mut numbering = Numbering::default();
+    let mut conns = Connections::default();
+    let mut clock = SweepClock::default();
+    let mut stats = DecodeStats::default();
     let summary = capture::read_capture(path, |frame| {
-        if frame.data.len() < frame.orig_len as usize {
-            stats.snaplen_cut += 1;
-        }
-        match link::decode(frame.linktype, frame.data) {
-            Decoded::Tcp(seg) => {
-                flows.packet(&seg, frame, &mut |t| batch.push(t));
+        if let Some(seg) = decode_frame(frame, &mut stats, &mut numbering) {
+            let (stream, new) = numbering.assign(&seg);
+            conns.packet(&seg, At::from(frame), stream, new);
+            if clock.due(frame.time) {
+                let batch = conns.sweep(frame.time);
                 if !batch.is_empty() {
-                    process(&mut batch, &mut ctx);
+                    emit(batch);
                 }
             }
-            Decoded::IcmpQuotedTcp { src, dst } => flows.quoted(src, dst),
-            Decoded::Other => {}
-            Decoded::Fragment => stats.fragments += 1,
-            Decoded::UnsupportedLink => *stats.unsupported.entry(frame.linktype).or_default() += 1,
-            Decoded::Malformed => stats.malformed += 1,
         }
     })?;
-    flows.finish(&mut |t| batch.push(t));
-    process(&mut batch, &mut ctx);
+    emit(conns.finish());
+    Ok(ReadOutcome {
+        summary,
+        stats,
+        streams: numbering.streams(),
+        late_packets: conns.late_packets,
+    })
+}
 
+/// Packets a reader hands to a worker at once.
+const BATCH: usize = 512;
+/// Batches queued for one worker before the reader waits.
+const QUEUE: usize = 16;
+/// How far (bytes of the file) a worker may trail the reader: its queue of full-size frames.
+const KEEP_BEHIND_PER_WORKER: usize = (QUEUE + 2) * BATCH * 65_536 / 16;
+
+/// One numbered segment for a worker.
+struct Numbered<'m> {
+    seg: link::TcpSegment<'m>,
+    at: At,
+    stream: u64,
+    new: bool,
+}
+
+enum ToWorker<'m> {
+    Packets(Vec<Numbered<'m>>),
+    /// Sweep number `.0` at capture time `.1`.
+    Sweep(u64, Timestamp),
+    /// End of the capture; the final batch is number `.0`.
+    End(u64),
+}
+
+/// A worker's connections finalised at sweep `epoch` (and its late-packet count at the end).
+struct FromWorker {
+    epoch: u64,
+    batch: Vec<Timeline>,
+    late_packets: u64,
+}
+
+fn worker(rx: mpsc::Receiver<ToWorker<'_>>, tx: mpsc::Sender<FromWorker>) {
+    let mut conns = Connections::default();
+    for msg in rx {
+        let out = match msg {
+            ToWorker::Packets(list) => {
+                for p in list {
+                    conns.packet(&p.seg, p.at, p.stream, p.new);
+                }
+                continue;
+            }
+            ToWorker::Sweep(epoch, now) => FromWorker {
+                epoch,
+                batch: conns.sweep(now),
+                late_packets: 0,
+            },
+            ToWorker::End(epoch) => FromWorker {
+                epoch,
+                batch: conns.finish(),
+                late_packets: conns.late_packets,
+            },
+        };
+        if tx.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+/// Hands worker `w` the packets gathered for it.
+fn send_batch<'m>(
+    to: &[mpsc::SyncSender<ToWorker<'m>>],
+    pending: &mut [Vec<Numbered<'m>>],
+    w: usize,
+) {
+    if let (Some(list), Some(tx)) = (pending.get_mut(w), to.get(w))
+        && !list.is_empty()
+    {
+        let full = std::mem::replace(list, Vec::with_capacity(BATCH));
+        // A worker that is gone has panicked; the scope reports it.
+        let _ = tx.send(ToWorker::Packets(full));
+    }
+}
+
+/// A reader thread numbers and dispatches; `jobs` workers track; this thread merges each sweep's
+/// batches in stream order and runs the rules.
+fn parallel(
+    path: &Path,
+    map: &memmap2::Mmap,
+    jobs: usize,
+    emit: &mut dyn FnMut(Vec<Timeline>),
+) -> Result<ReadOutcome, CaptureError> {
+    std::thread::scope(|s| {
+        let (merge_tx, merge_rx) = mpsc::channel::<FromWorker>();
+        let mut to_workers = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
+            let mtx = merge_tx.clone();
+            s.spawn(move || worker(rx, mtx));
+            to_workers.push(tx);
+        }
+        drop(merge_tx);
+        let reader = s.spawn(move || {
+            let mut numbering = Numbering::default();
+            let mut clock = SweepClock::default();
+            let mut stats = DecodeStats::default();
+            let mut pending: Vec<Vec<Numbered<'_>>> =
+                (0..jobs).map(|_| Vec::with_capacity(BATCH)).collect();
+            let mut epoch = 0u64;
+            // Workers trail the reader by at most their queues (16 batches of 512 packets).
+            let keep_behind = KEEP_BEHIND_PER_WORKER.saturating_mul(jobs);
+            let summary = capture::read_mapped(path, map, keep_behind, |frame| {
+                let Some(seg) = decode_frame(frame, &mut stats, &mut numbering) else {
+                    return;
+                };
+                let (stream, new) = numbering.assign(&seg);
+                let w = (crate::flow::flow_hash(&seg) % jobs as u64) as usize;
+                if let Some(list) = pending.get_mut(w) {
+                    list.push(Numbered {
+                        seg,
+                        at: At::from(frame),
+                        stream,
+                        new,
+                    });
+                    if list.len() >= BATCH {
+                        send_batch(&to_workers, &mut pending, w);
+                    }
+                }
+                if clock.due(frame.time) {
+                    for w in 0..jobs {
+                        send_batch(&to_workers, &mut pending, w);
+                    }
+                    for tx in &to_workers {
+                        let _ = tx.send(ToWorker::Sweep(epoch, frame.time));
+                    }
+                    epoch += 1;
+                }
+            });
+            for w in 0..jobs {
+                send_batch(&to_workers, &mut pending, w);
+            }
+            for tx in &to_workers {
+                let _ = tx.send(ToWorker::End(epoch));
+            }
+            summary.map(|summary| (summary, stats, numbering.streams()))
+        });
+        // Merge: a sweep's batch is complete once every worker has delivered it.
+        let mut waiting: BTreeMap<u64, (usize, Vec<Timeline>)> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut late_packets = 0u64;
+        for msg in merge_rx {
+            late_packets += msg.late_packets;
+            let slot = waiting.entry(msg.epoch).or_default();
+            slot.0 += 1;
+            slot.1.extend(msg.batch);
+            while waiting.get(&next).is_some_and(|(n, _)| *n == jobs) {
+                if let Some((_, mut batch)) = waiting.remove(&next) {
+                    batch.sort_by_key(|t| t.stream);
+                    if !batch.is_empty() {
+                        emit(batch);
+                    }
+                }
+                next += 1;
+            }
+        }
+        let (summary, stats, streams) = match reader.join() {
+            Ok(r) => r?,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        Ok(ReadOutcome {
+            summary,
+            stats,
+            streams,
+            late_packets,
+        })
+    })
+}
+
+/// The file's report (without connections) from what the reader saw.
+fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
+    let ReadOutcome {
+        summary,
+        stats,
+        streams,
+        late_packets,
+    } = o;
     let mut warnings: Vec<String> = summary
         .warnings
         .iter()
@@ -115,30 +365,34 @@ pub fn analyze_timelines(
             stats.fragments
         ));
     }
-    if flows.late_packets() > 0 {
+    if late_packets > 0 {
         warnings.push(format!(
-            "{} packets arrived on connections already closed and reported for more than {} s",
-            flows.late_packets(),
+            "{late_packets} packets arrived on connections already closed and reported for more than {} s",
             crate::flow::LINGER_SECS
         ));
     }
-    Ok(FileReport {
+    FileReport {
         path: path.display().to_string(),
         format: summary.format.map(|f| f.name()),
         compressed: summary.compressed,
         link_types: summary.link_types,
         packets: summary.packets,
-        tcp_streams: flows.streams(),
+        tcp_streams: streams,
         warnings,
         error: None,
         connections: Vec::new(),
-    })
+    }
 }
 
 /// Analyses a file and collects its connections, sorted by `tcp.stream`.
 pub fn analyze_collect(path: &Path) -> FileReport {
+    analyze_collect_jobs(path, 1)
+}
+
+/// [`analyze_collect`] with `jobs` threads for one file (see [`analyze_file_jobs`]).
+pub fn analyze_collect_jobs(path: &Path, jobs: usize) -> FileReport {
     let mut conns = Vec::new();
-    match analyze_file(path, &mut |c| conns.push(c)) {
+    match analyze_file_jobs(path, jobs, &mut |c| conns.push(c)) {
         Ok(mut r) => {
             conns.sort_by_key(|c| c.stream);
             r.connections = conns;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analyze::{analyze_collect, analyze_file};
+use crate::analyze::{analyze_collect_jobs, analyze_file_jobs};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
@@ -55,6 +55,11 @@ pub enum Command {
         /// Exit with status 1 when a finding is at or above this severity.
         #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Never)]
         fail_on: FailOn,
+        /// Worker threads for one file: a reader numbers the packets and N workers own the
+        /// connections; the output is identical whatever N. Applies to uncompressed classic
+        /// pcap files (others are read by one thread).
+        #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
     },
     /// Scan files and directories of captures (recursively; `-` reads stdin) in parallel and
     /// write one report: files are recognised by their first bytes (pcap, pcapng, gzip).
@@ -256,7 +261,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all,
             filter,
             fail_on,
-        } => analyze(&files, format, all, &filter.build(), fail_on.threshold()),
+            jobs,
+        } => analyze(
+            &files,
+            format,
+            all,
+            &filter.build(),
+            fail_on.threshold(),
+            usize::from(jobs),
+        ),
         Command::Scan {
             paths,
             format,
@@ -336,12 +349,13 @@ fn analyze(
     all: bool,
     filter: &Filter,
     fail_on: Option<Severity>,
+    jobs: usize,
 ) -> anyhow::Result<ExitCode> {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut failed = false;
     let mut worst: Option<Severity> = None;
     let collect = |path: &PathBuf| {
-        let mut r = analyze_collect(path);
+        let mut r = analyze_collect_jobs(path, jobs);
         filter.file(&mut r);
         r
     };
@@ -372,7 +386,7 @@ fn analyze(
             for path in files {
                 let p = path.display().to_string();
                 let mut write_err: Option<io::Error> = None;
-                let res = analyze_file(path, &mut |c| {
+                let res = analyze_file_jobs(path, jobs, &mut |c| {
                     if write_err.is_some() {
                         return;
                     }

@@ -348,3 +348,32 @@ fn link_types_and_containers_give_the_same_connections() {
         assert_eq!(sni_versions(&got), sni_versions(&want), "{f}");
     }
 }
+
+/// `--jobs N` (reader + workers owning flows) prints exactly what one thread prints.
+#[test]
+fn jobs_output_is_identical() {
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/seed.pcap");
+    let mut files = vec![
+        "fixtures/missing-sni-handshake-failure.pcap".to_string(),
+        "fixtures/http/proxy-502-missing-sni.pcap".to_string(),
+    ];
+    if seed.exists() {
+        files.push(seed.display().to_string());
+    } else {
+        eprintln!("notice: ../shared/bench/seed.pcap not found; testing fixtures only");
+    }
+    for f in &files {
+        for format in ["jsonl", "json", "human"] {
+            let one = tlsdiag(&["analyze", "--format", format, "-j", "1", f]);
+            assert!(one.status.success());
+            for jobs in ["2", "3"] {
+                let many = tlsdiag(&["analyze", "--format", format, "-j", jobs, f]);
+                assert!(many.status.success());
+                assert!(
+                    one.stdout == many.stdout,
+                    "{f} {format} -j {jobs} differs from -j 1"
+                );
+            }
+        }
+    }
+}

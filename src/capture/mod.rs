@@ -197,7 +197,7 @@ pub fn read_capture(
     LAST_STREAM_ERROR.with(|l| *l.borrow_mut() = None);
     if let Some(map) = map_classic_pcap(path) {
         let mut summary = CaptureSummary::default();
-        read_mapped_pcap(path, &map, &mut summary, &mut on_frame)?;
+        read_mapped_pcap(path, &map, 0, &mut summary, &mut on_frame)?;
         drop(map);
         return Ok(summary);
     }
@@ -226,7 +226,7 @@ pub fn read_capture(
 /// A regular, uncompressed classic-pcap file, memory-mapped: records are then read in place,
 /// without copying them through a read buffer. Anything else (pcapng, gzip, stdin, a pipe)
 /// takes the streaming reader.
-fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
+pub fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
     if path.as_os_str() == "-" {
         return None;
     }
@@ -259,14 +259,31 @@ fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
 /// so that resident memory stays flat whatever the file size.
 const MAP_RELEASE_EVERY: usize = 4 << 20;
 
-/// Classic pcap from the memory-mapped file.
-fn read_mapped_pcap(
+/// Reads a memory-mapped classic pcap (from [`map_classic_pcap`]); frames borrow the map, so
+/// their bytes may be handed to other threads for as long as the map lives.
+///
+/// Pages more than `keep_behind` bytes behind the reading position are handed back to the
+/// kernel (pass the most bytes other threads may still be reading behind the reader).
+pub fn read_mapped<'m>(
     path: &Path,
-    map: &memmap2::Mmap,
+    map: &'m memmap2::Mmap,
+    keep_behind: usize,
+    mut on_frame: impl FnMut(&Frame<'m>),
+) -> Result<CaptureSummary, CaptureError> {
+    let mut summary = CaptureSummary::default();
+    read_mapped_pcap(path, map, keep_behind, &mut summary, &mut on_frame)?;
+    Ok(summary)
+}
+
+/// Classic pcap from the memory-mapped file.
+fn read_mapped_pcap<'m>(
+    path: &Path,
+    map: &'m memmap2::Mmap,
+    keep_behind: usize,
     summary: &mut CaptureSummary,
-    on_frame: &mut impl FnMut(&Frame<'_>),
+    on_frame: &mut impl FnMut(&Frame<'m>),
 ) -> Result<(), CaptureError> {
-    let data: &[u8] = map;
+    let data: &'m [u8] = map;
     let mut released = 0usize;
     use pcap_parser::pcap::{
         parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
@@ -294,8 +311,8 @@ fn read_mapped_pcap(
     let mut frame_no = 0u64;
     while !rem.is_empty() {
         let offset = (data.len() - rem.len()) as u64;
-        let done = offset as usize;
-        if done - released >= MAP_RELEASE_EVERY {
+        let done = (offset as usize).saturating_sub(keep_behind);
+        if done.saturating_sub(released) >= MAP_RELEASE_EVERY {
             let upto = done & !(4095usize);
             // SAFETY: the range lies before every record still in use (frames are handed to
             // `on_frame` one at a time and nothing keeps a reference to their bytes), and the

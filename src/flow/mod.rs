@@ -456,6 +456,12 @@ fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
 }
 
+/// A hash of a segment's 4-tuple that is the same for both directions: the worker that owns
+/// the flow.
+pub fn flow_hash(seg: &TcpSegment<'_>) -> u64 {
+    hashed(&key(seg.src, seg.dst))
+}
+
 /// A 64-bit hash of a 4-tuple: the numbering remembers every conversation of the capture
 /// (Wireshark never forgets one), so its entries are small (a collision needs ~4 billion
 /// connections).
