@@ -12,6 +12,8 @@ use crate::rules::Severity;
 
 /// How many healthy connections the table shows before it only lists those with findings.
 pub const MAX_ROWS: usize = 40;
+/// Findings of one rule shown in full per file (unless --all); the others are listed by stream.
+pub const MAX_PER_RULE: usize = 5;
 
 fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
@@ -184,8 +186,21 @@ pub fn render(r: &FileReport, all: bool) -> String {
             .then(a.0.stream.cmp(&b.0.stream))
             .then(a.1.frames.first().cmp(&b.1.frames.first()))
     });
+    let mut explained = std::collections::HashSet::new();
+    let mut shown: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut hidden: std::collections::BTreeMap<(std::cmp::Reverse<Severity>, &str), Vec<u64>> =
+        std::collections::BTreeMap::new();
     for (c, f) in list {
         let meta = f.rule.meta();
+        let n = shown.entry(meta.name).or_default();
+        *n += 1;
+        if !all && *n > MAX_PER_RULE {
+            hidden
+                .entry((std::cmp::Reverse(f.severity), meta.name))
+                .or_default()
+                .push(c.stream);
+            continue;
+        }
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -200,13 +215,19 @@ pub fn render(r: &FileReport, all: bool) -> String {
         if let Some(why) = &f.low_confidence {
             s.push_str(&wrap(&format!("Low confidence: {why}."), 96, "     "));
         }
-        let mut why = meta.explanation.to_string();
-        if let Some(d) = &f.detail {
-            why.push(' ');
-            why.push_str(d);
+        // The rule's explanation and fix once per file; later findings of the same rule add
+        // only their own facts.
+        if explained.insert(meta.name) {
+            let mut why = meta.explanation.to_string();
+            if let Some(d) = &f.detail {
+                why.push(' ');
+                why.push_str(d);
+            }
+            s.push_str(&wrap(&format!("Why: {why}"), 96, "     "));
+            s.push_str(&wrap(&format!("Fix: {}", meta.fix), 96, "     "));
+        } else if let Some(d) = &f.detail {
+            s.push_str(&wrap(&format!("Why (see above): {d}"), 96, "     "));
         }
-        s.push_str(&wrap(&format!("Why: {why}"), 96, "     "));
-        s.push_str(&wrap(&format!("Fix: {}", meta.fix), 96, "     "));
         let _ = writeln!(
             s,
             "     Evidence ({}): frames {} · tcp.stream eq {} · {} UTC",
@@ -217,6 +238,19 @@ pub fn render(r: &FileReport, all: bool) -> String {
             frames(&f.frames),
             c.stream,
             utc(f.time)
+        );
+    }
+    if !hidden.is_empty() {
+        let _ = writeln!(s);
+    }
+    for ((_, rule), streams) in hidden {
+        let list: Vec<String> = streams.iter().take(12).map(u64::to_string).collect();
+        let _ = writeln!(
+            s,
+            "   … and {} more {rule} finding(s) (tcp.stream eq {}{}); --all shows them",
+            streams.len(),
+            list.join(", "),
+            if streams.len() > 12 { ", …" } else { "" }
         );
     }
     s
