@@ -7,13 +7,15 @@ use std::path::Path;
 
 use crate::capture::link::{self, Decoded};
 use crate::capture::{self, CaptureError, linktype_name};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 
 use crate::capture::Timestamp;
 use crate::flow::{At, Connections, Numbering, SweepClock};
 use crate::report::{ConnReport, FileReport};
 use crate::rules::{self, Context};
 use crate::timeline::Timeline;
+use crate::tls::decrypt::KeyLog;
 
 #[derive(Debug, Default)]
 struct DecodeStats {
@@ -62,14 +64,68 @@ pub fn analyze_timelines_jobs(
     jobs: usize,
     on_conn: &mut dyn FnMut(&Timeline, ConnReport),
 ) -> Result<FileReport, CaptureError> {
+    analyze_with(path, &Options { jobs, keylog: None }, on_conn)
+}
+
+/// How to analyse a file.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads for one file (see [`analyze_file_jobs`]); 0 or 1: one thread.
+    pub jobs: usize,
+    /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS with. Without one, a key log beside the
+    /// capture (`trace.keylog` for `trace.pcap`, or `trace.pcap.keylog`) is used if present.
+    pub keylog: Option<PathBuf>,
+}
+
+/// The key log for `path`: the one given, else one beside the capture.
+pub fn find_keylog(path: &Path, given: Option<&Path>) -> Result<Option<Arc<KeyLog>>, CaptureError> {
+    if let Some(k) = given {
+        return KeyLog::load(k)
+            .map(|l| Some(Arc::new(l)))
+            .map_err(|e| CaptureError {
+                path: k.to_path_buf(),
+                offset: 0,
+                reason: format!("cannot read key log: {e}"),
+            });
+    }
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let base = name.strip_suffix(".gz").unwrap_or(name);
+    let stem = Path::new(base)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(base);
+    for candidate in [
+        path.with_file_name(format!("{stem}.keylog")),
+        path.with_file_name(format!("{base}.keylog")),
+    ] {
+        if candidate.is_file()
+            && let Ok(l) = KeyLog::load(&candidate)
+        {
+            return Ok((!l.is_empty()).then(|| Arc::new(l)));
+        }
+    }
+    Ok(None)
+}
+
+/// Analyses one capture with `opts` (see [`analyze_file`] and [`analyze_file_jobs`]).
+pub fn analyze_with(
+    path: &Path,
+    opts: &Options,
+    on_conn: &mut dyn FnMut(&Timeline, ConnReport),
+) -> Result<FileReport, CaptureError> {
+    let keylog = find_keylog(path, opts.keylog.as_deref())?;
     let mut ctx = Context::default();
     let mut emit = |batch: Vec<Timeline>| process(batch, &mut ctx, on_conn);
+    let jobs = opts.jobs;
     let outcome = match (jobs > 1)
         .then(|| capture::map_classic_pcap(path))
         .flatten()
     {
-        Some(map) => parallel(path, &map, jobs, &mut emit)?,
-        None => sequential(path, &mut emit)?,
+        Some(map) => parallel(path, &map, jobs, keylog, &mut emit)?,
+        None => sequential(path, keylog, &mut emit)?,
     };
     Ok(report_of(path, outcome))
 }
@@ -135,10 +191,11 @@ fn decode_frame<'a>(
 /// One thread: read, number, track, sweep.
 fn sequential(
     path: &Path,
+    keylog: Option<Arc<KeyLog>>,
     emit: &mut dyn FnMut(Vec<Timeline>),
 ) -> Result<ReadOutcome, CaptureError> {
     let mut numbering = Numbering::default();
-    let mut conns = Connections::default();
+    let mut conns = Connections::with_keylog(keylog);
     let mut clock = SweepClock::default();
     let mut stats = DecodeStats::default();
     let summary = capture::read_capture(path, |frame| {
@@ -192,8 +249,12 @@ struct FromWorker {
     late_packets: u64,
 }
 
-fn worker(rx: mpsc::Receiver<ToWorker<'_>>, tx: mpsc::Sender<FromWorker>) {
-    let mut conns = Connections::default();
+fn worker(
+    rx: mpsc::Receiver<ToWorker<'_>>,
+    tx: mpsc::Sender<FromWorker>,
+    keylog: Option<Arc<KeyLog>>,
+) {
+    let mut conns = Connections::with_keylog(keylog);
     for msg in rx {
         let out = match msg {
             ToWorker::Packets(list) => {
@@ -240,6 +301,7 @@ fn parallel(
     path: &Path,
     map: &memmap2::Mmap,
     jobs: usize,
+    keylog: Option<Arc<KeyLog>>,
     emit: &mut dyn FnMut(Vec<Timeline>),
 ) -> Result<ReadOutcome, CaptureError> {
     std::thread::scope(|s| {
@@ -248,7 +310,8 @@ fn parallel(
         for _ in 0..jobs {
             let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
             let mtx = merge_tx.clone();
-            s.spawn(move || worker(rx, mtx));
+            let keys = keylog.clone();
+            s.spawn(move || worker(rx, mtx, keys));
             to_workers.push(tx);
         }
         drop(merge_tx);
@@ -391,8 +454,13 @@ pub fn analyze_collect(path: &Path) -> FileReport {
 
 /// [`analyze_collect`] with `jobs` threads for one file (see [`analyze_file_jobs`]).
 pub fn analyze_collect_jobs(path: &Path, jobs: usize) -> FileReport {
+    analyze_collect_with(path, &Options { jobs, keylog: None })
+}
+
+/// [`analyze_collect`] with options.
+pub fn analyze_collect_with(path: &Path, opts: &Options) -> FileReport {
     let mut conns = Vec::new();
-    match analyze_file_jobs(path, jobs, &mut |c| conns.push(c)) {
+    match analyze_with(path, opts, &mut |_, c| conns.push(c)) {
         Ok(mut r) => {
             conns.sort_by_key(|c| c.stream);
             r.connections = conns;

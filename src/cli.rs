@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analyze::{analyze_collect_jobs, analyze_file_jobs};
+use crate::analyze::{Options, analyze_collect_with, analyze_with};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
@@ -60,6 +60,11 @@ pub enum Command {
         /// pcap files (others are read by one thread).
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
+        /// NSS key log (`SSLKEYLOGFILE`) to decrypt TLS 1.2 (AES-GCM, ChaCha20) and TLS 1.3
+        /// sessions with: certificates, alerts and HTTP inside become visible. Without it, a
+        /// key log beside the capture (`trace.keylog` for `trace.pcap`) is used if present.
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
     },
     /// Scan files and directories of captures (recursively; `-` reads stdin) in parallel and
     /// write one report: files are recognised by their first bytes (pcap, pcapng, gzip).
@@ -262,13 +267,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             filter,
             fail_on,
             jobs,
+            keylog,
         } => analyze(
             &files,
             format,
             all,
             &filter.build(),
             fail_on.threshold(),
-            usize::from(jobs),
+            &Options {
+                jobs: usize::from(jobs),
+                keylog,
+            },
         ),
         Command::Scan {
             paths,
@@ -349,13 +358,13 @@ fn analyze(
     all: bool,
     filter: &Filter,
     fail_on: Option<Severity>,
-    jobs: usize,
+    opts: &Options,
 ) -> anyhow::Result<ExitCode> {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut failed = false;
     let mut worst: Option<Severity> = None;
     let collect = |path: &PathBuf| {
-        let mut r = analyze_collect_jobs(path, jobs);
+        let mut r = analyze_collect_with(path, opts);
         filter.file(&mut r);
         r
     };
@@ -386,7 +395,7 @@ fn analyze(
             for path in files {
                 let p = path.display().to_string();
                 let mut write_err: Option<io::Error> = None;
-                let res = analyze_file_jobs(path, jobs, &mut |c| {
+                let res = analyze_with(path, opts, &mut |_, c| {
                     if write_err.is_some() {
                         return;
                     }

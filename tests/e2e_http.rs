@@ -144,3 +144,44 @@ fn http_exchanges_in_json() {
         "{ws}"
     );
 }
+
+// host_sni_mismatch on a TLS 1.3 session decrypted with the key log beside the capture
+// (fixtures/decrypt/make-decrypt-fixtures.sh): curl sends SNI origin.example.test and
+// `Host: www.example.test`; the server answers 421. The same request with a matching Host is
+// silent for it. (The test certificate is self-signed, which the decrypted Certificate shows.)
+rule_test!(
+    host_sni_mismatch_decrypted,
+    "fixtures/decrypt/host-sni-mismatch.pcap",
+    [
+        (0, "certificate_self_signed", "warning", [6], "seen"),
+        (0, "host_sni_mismatch", "warning", [4, 10], "seen"),
+    ]
+);
+rule_test!(
+    host_matching_sni_is_silent,
+    "fixtures/decrypt/host-sni-match.pcap",
+    [(0, "certificate_self_signed", "warning", [6], "seen")]
+);
+
+#[test]
+fn decrypted_session_shows_http_inside_tls() {
+    let doc = json("fixtures/decrypt/host-sni-mismatch.pcap");
+    let c = &doc["files"][0]["connections"][0];
+    assert_eq!(c["tls_version"], "TLS 1.3");
+    assert_eq!(c["http"][0]["request"]["host"], "www.example.test");
+    assert_eq!(c["http"][0]["response"]["status"], 421);
+    // Without the key log nothing inside is readable.
+    let dir = std::env::temp_dir().join(format!("tlsdiag-nokeys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let copy = dir.join("copy.pcap");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/decrypt/host-sni-mismatch.pcap"),
+        &copy,
+    )
+    .expect("copy");
+    let doc = json(copy.to_str().expect("path"));
+    let c = &doc["files"][0]["connections"][0];
+    assert_eq!(c["http"].as_array().map(Vec::len), Some(0));
+    assert!(c["findings"].as_array().is_some_and(Vec::is_empty), "{c}");
+}

@@ -58,6 +58,18 @@ const PINNED: &[(&str, u64, &str, &str)] = &[
     ),
     ("arkime__tests_pcap_pppoe.pcap", 0, "weak_cipher", "warning"),
     (
+        "illustrated-tls13__captures_capture.pcap",
+        0,
+        "certificate_chain_incomplete",
+        "warning",
+    ),
+    (
+        "illustrated-tls13__captures_capture.pcap",
+        0,
+        "certificate_expired",
+        "error",
+    ),
+    (
         "ja4__pcap_badcurveball.pcap",
         0,
         "client_rejected_certificate",
@@ -270,6 +282,12 @@ const PINNED: &[(&str, u64, &str, &str)] = &[
     (
         "scapy__doc_notebooks_tls_raw_data_tls_nss_example.pcap",
         0,
+        "certificate_chain_incomplete",
+        "warning",
+    ),
+    (
+        "scapy__doc_notebooks_tls_raw_data_tls_nss_example.pcap",
+        1,
         "certificate_chain_incomplete",
         "warning",
     ),

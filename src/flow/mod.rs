@@ -24,8 +24,10 @@ use crate::http::HttpConn;
 use crate::timeline::{
     Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, IpMark, RoleBasis, Timeline,
 };
+use crate::tls::decrypt::KeyLog;
 use crate::tls::{EventSink, TlsConn};
 use reassembly::{Chunk, Reassembler, SegmentKind};
+use std::sync::Arc;
 
 /// An open connection without packets for this long (capture time) is finalised.
 pub const IDLE_EXPIRY_SECS: i64 = 3600;
@@ -116,6 +118,31 @@ impl EventSink for Sink<'_> {
     }
 }
 
+/// The TLS layer's sink: events, and decrypted application data on to HTTP.
+struct TlsSink<'a> {
+    events: &'a mut Events,
+    stats: &'a mut [DirStats; 2],
+    http: &'a mut HttpConn,
+}
+
+impl EventSink for TlsSink<'_> {
+    fn emit(&mut self, side: usize, frame: u64, time: Timestamp, kind: EventKind) {
+        Sink {
+            events: &mut *self.events,
+            stats: &mut *self.stats,
+        }
+        .emit(side, frame, time, kind);
+    }
+
+    fn app_data(&mut self, side: usize, bytes: &[u8], frame: u64, time: Timestamp) {
+        let mut sink = Sink {
+            events: &mut *self.events,
+            stats: &mut *self.stats,
+        };
+        self.http.on_data(side, bytes, frame, time, &mut sink);
+    }
+}
+
 #[derive(Debug)]
 struct Conn {
     stream: u64,
@@ -156,12 +183,17 @@ fn deliver_to(
 ) -> impl FnMut(Chunk<'_>) {
     move |chunk| match chunk {
         Chunk::Data { bytes, frame } => {
-            let mut sink = Sink {
+            let mut sink = TlsSink {
                 events: &mut *events,
                 stats: &mut *stats,
+                http: &mut *http,
             };
             tls.on_data(side, bytes, frame, time, &mut sink);
             if tls.is_plaintext(side) {
+                let mut sink = Sink {
+                    events: &mut *events,
+                    stats: &mut *stats,
+                };
                 http.on_data(side, bytes, frame, time, &mut sink);
             }
         }
@@ -170,9 +202,10 @@ fn deliver_to(
                 s.gap_bytes += len;
             }
             events.push(side, gap_frame, time, EventKind::Gap { bytes: len });
-            let mut sink = Sink {
+            let mut sink = TlsSink {
                 events: &mut *events,
                 stats: &mut *stats,
+                http: &mut *http,
             };
             tls.on_missing(side, len, gap_frame, time, &mut sink);
             http.on_gap(side);
@@ -181,7 +214,7 @@ fn deliver_to(
 }
 
 impl Conn {
-    fn new(stream: u64, seg: &TcpSegment<'_>, at: At) -> Self {
+    fn new(stream: u64, seg: &TcpSegment<'_>, at: At, keylog: Option<&Arc<KeyLog>>) -> Self {
         Conn {
             stream,
             a: seg.src,
@@ -202,7 +235,7 @@ impl Conn {
             rst_marks: Vec::new(),
             midstream: false,
             reasm: [Reassembler::default(), Reassembler::default()],
-            tls: TlsConn::default(),
+            tls: TlsConn::with_keylog(keylog.cloned()),
             http: HttpConn::default(),
             events: Events::default(),
             stats: [DirStats::default(); 2],
@@ -563,6 +596,8 @@ impl Numbering {
 #[derive(Debug, Default)]
 pub struct Connections {
     live: rustc_hash::FxHashMap<Key, Box<Conn>>,
+    /// Session secrets for decryption, if the user has them.
+    keylog: Option<Arc<KeyLog>>,
     /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep. (Boxes
     /// moved out of `live`: a `Conn` is large, moving the box is not.)
     #[allow(clippy::vec_box)]
@@ -572,11 +607,19 @@ pub struct Connections {
 }
 
 impl Connections {
+    /// Connections that decrypt the sessions in `keylog`.
+    pub fn with_keylog(keylog: Option<Arc<KeyLog>>) -> Self {
+        Connections {
+            keylog,
+            ..Connections::default()
+        }
+    }
+
     /// One segment, numbered by [`Numbering::assign`].
     pub fn packet(&mut self, seg: &TcpSegment<'_>, at: At, stream: u64, new: bool) {
         let k = key(seg.src, seg.dst);
         if new {
-            let mut c = Box::new(Conn::new(stream, seg, at));
+            let mut c = Box::new(Conn::new(stream, seg, at, self.keylog.as_ref()));
             c.packet(seg, at);
             if let Some(old) = self.live.insert(k, c) {
                 self.replaced.push(old);

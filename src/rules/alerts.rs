@@ -16,7 +16,8 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         let EventKind::Alert { level, description } = e.kind else {
             continue;
         };
-        if explained.contains(&e.frame) {
+        // close_notify is the normal end of a session (seen in clear only when decrypted).
+        if explained.contains(&e.frame) || description == 0 {
             continue;
         }
         let severity = match (level, description) {

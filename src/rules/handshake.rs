@@ -592,14 +592,13 @@ fn tls13_client_auth(t: &Timeline, out: &mut Vec<Finding>) {
         return;
     };
     let delay = abort.time.secs_since(req.time);
-    // A response (anything beyond a session ticket or two) means the request was served.
-    if server_data > 600
-        || delay > 5.0
-        || !matches!(abort.kind, EventKind::Rst)
-            && !rest
-                .iter()
-                .any(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Rst))
-    {
+    // The server's first close must be the reset itself, with no response before it (anything
+    // beyond a session ticket or two, or — when decrypted — an HTTP response head).
+    let answered = rest
+        .iter()
+        .take_while(|e| e.frame <= abort.frame)
+        .any(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::HttpResponse(_)));
+    if server_data > 600 || delay > 5.0 || answered || !matches!(abort.kind, EventKind::Rst) {
         return;
     }
     let ch = t.client_hello().map(|(_, c)| c);

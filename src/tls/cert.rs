@@ -76,6 +76,26 @@ pub fn summarize_message(body: &[u8]) -> Option<Arc<CertInfo>> {
     Some(info)
 }
 
+/// The chain of a TLS 1.3 Certificate message (RFC 8446 §4.4.2: a request context, then
+/// entries of certificate data and extensions), read once decrypted.
+pub fn summarize_tls13(body: &[u8]) -> Option<Arc<CertInfo>> {
+    let ctx_len = usize::from(*body.first()?);
+    let rest = body.get(1 + ctx_len..)?;
+    let list_len = (usize::from(*rest.first()?) << 16)
+        | (usize::from(*rest.get(1)?) << 8)
+        | usize::from(*rest.get(2)?);
+    let mut list = rest.get(3..3 + list_len)?;
+    let mut ders: Vec<&[u8]> = Vec::new();
+    while let [a, b, c, tail @ ..] = list {
+        let len = (usize::from(*a) << 16) | (usize::from(*b) << 8) | usize::from(*c);
+        let der = tail.get(..len)?;
+        let ext_len = usize::from(u16::from_be_bytes([*tail.get(len)?, *tail.get(len + 1)?]));
+        ders.push(der);
+        list = tail.get(len + 2 + ext_len..)?;
+    }
+    Some(Arc::new(summarize(ders.into_iter())))
+}
+
 /// Parses DER certificates; at most `MAX_CERTS` are kept.
 pub fn summarize<'a>(ders: impl Iterator<Item = &'a [u8]>) -> CertInfo {
     const MAX_CERTS: usize = 10;

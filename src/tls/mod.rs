@@ -17,6 +17,7 @@
 //! resynchronises at the next segment that starts with a plausible record header.
 
 pub mod cert;
+pub mod decrypt;
 pub mod hello;
 pub mod names;
 
@@ -39,6 +40,8 @@ pub const TLS13_ALERT_LEN: u16 = 19;
 /// connection's first packet, 1 for the other.
 pub trait EventSink {
     fn emit(&mut self, side: usize, frame: u64, time: Timestamp, kind: EventKind);
+    /// Decrypted application data (for the protocol above TLS).
+    fn app_data(&mut self, _side: usize, _bytes: &[u8], _frame: u64, _time: Timestamp) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +82,8 @@ struct TlsDir {
     finished: bool,
     /// Part of the current record's body was never captured.
     body_incomplete: bool,
+    /// Keys for this direction's encrypted records (from a key log).
+    keys: Option<decrypt::DirKeys>,
 }
 
 impl Default for TlsDir {
@@ -96,6 +101,7 @@ impl Default for TlsDir {
             ccs: false,
             finished: false,
             body_incomplete: false,
+            keys: None,
         }
     }
 }
@@ -110,6 +116,13 @@ pub struct TlsConn {
     client_side: Option<usize>,
     server_side: Option<usize>,
     tls13: bool,
+    /// Decryption: the key log, the hellos' randoms, and keys waiting for their moment.
+    keylog: Option<std::sync::Arc<decrypt::KeyLog>>,
+    client_random: Option<Vec<u8>>,
+    /// TLS 1.2 keys by side, installed at that side's ChangeCipherSpec.
+    pending12: [Option<decrypt::DirKeys>; 2],
+    /// TLS 1.3 application traffic keys by side, installed after that side's Finished.
+    pending13: [Option<decrypt::DirKeys>; 2],
 }
 
 fn plausible_header(d: &[u8]) -> bool {
@@ -166,6 +179,46 @@ fn preview(d: &[u8]) -> String {
 }
 
 impl TlsConn {
+    /// A connection that can decrypt sessions found in `keylog`.
+    pub fn with_keylog(keylog: Option<std::sync::Arc<decrypt::KeyLog>>) -> Self {
+        TlsConn {
+            keylog,
+            ..TlsConn::default()
+        }
+    }
+
+    /// Keys for this session, once the ServerHello fixed version and cipher.
+    fn install_keys(&mut self, server_side: usize, sh_body: &[u8], sh: &ServerHelloInfo) {
+        let (Some(log), Some(cr)) = (self.keylog.as_ref(), self.client_random.as_ref()) else {
+            return;
+        };
+        let Some(secrets) = log.get(cr) else { return };
+        let client_side = 1 - (server_side & 1);
+        let server_side = server_side & 1;
+        if sh.version.is_tls13() {
+            let k =
+                |s: &Option<Vec<u8>>| s.as_deref().and_then(|s| decrypt::tls13_keys(s, sh.cipher));
+            self.dirs[server_side].keys = k(&secrets.server_hs);
+            self.dirs[client_side].keys = k(&secrets.client_hs);
+            self.pending13[server_side] = k(&secrets.server_app);
+            self.pending13[client_side] = k(&secrets.client_app);
+        } else if let (Some(master), Some(sr)) = (secrets.master.as_deref(), sh_body.get(2..34))
+            && let Some((c, s)) = decrypt::tls12_keys(master, cr, sr, sh.cipher)
+        {
+            self.pending12[client_side] = Some(c);
+            self.pending12[server_side] = Some(s);
+        }
+    }
+
+    /// Is a record of this type from this direction encrypted?
+    fn encrypted(&self, side: usize, typ: u8) -> bool {
+        if self.tls13 {
+            typ == 23
+        } else {
+            self.dirs[side & 1].ccs && typ != 20
+        }
+    }
+
     /// True once either direction has been recognised as TLS.
     pub fn is_tls(&self) -> bool {
         self.dirs
@@ -339,8 +392,15 @@ impl TlsConn {
                 continue;
             };
             let take = rec.remaining.min(d.len());
-            let buffered =
-                matches!(rec.typ, 20 | 21) || (rec.typ == 22 && (self.tls13 || !dir.ccs));
+            let decryptable = dir.keys.is_some()
+                && (if self.tls13 {
+                    rec.typ == 23
+                } else {
+                    dir.ccs && rec.typ != 20
+                });
+            let buffered = decryptable
+                || matches!(rec.typ, 20 | 21)
+                || (rec.typ == 22 && (self.tls13 || !dir.ccs));
             if buffered {
                 dir.body.extend_from_slice(&d[..take]);
             }
@@ -402,12 +462,33 @@ impl TlsConn {
         out: &mut dyn EventSink,
     ) {
         let len16 = u16::try_from(rec.len).unwrap_or(u16::MAX);
+        if self.encrypted(side, rec.typ) && self.dirs[side & 1].keys.is_some() {
+            let dir = &mut self.dirs[side & 1];
+            let opened = if dir.body_incomplete {
+                None
+            } else {
+                dir.keys
+                    .as_mut()
+                    .and_then(|k| k.open(rec.typ, rec.version, &dir.body))
+            };
+            match opened {
+                Some((inner, plain)) => {
+                    self.plain_record(side, inner, plain, rec.version, frame, time, out);
+                    return;
+                }
+                // Wrong keys, or a record we missed: stop trying on this direction.
+                None => dir.keys = None,
+            }
+        }
         let is_server = self.server_side == Some(side);
         let tls13 = self.tls13;
         let dir = &mut self.dirs[side & 1];
         match rec.typ {
             20 => {
                 dir.ccs = true;
+                if let Some(k) = self.pending12[side & 1].take() {
+                    dir.keys = Some(k);
+                }
                 out.emit(side, frame, time, EventKind::ChangeCipherSpec);
             }
             21 => {
@@ -510,6 +591,59 @@ impl TlsConn {
         }
     }
 
+    /// A record decrypted with the key log: handled like its plaintext twin.
+    #[allow(clippy::too_many_arguments)]
+    fn plain_record(
+        &mut self,
+        side: usize,
+        inner: u8,
+        plain: Vec<u8>,
+        version: u16,
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) {
+        match inner {
+            21 => {
+                if let [level, description, ..] = plain.as_slice() {
+                    out.emit(
+                        side,
+                        frame,
+                        time,
+                        EventKind::Alert {
+                            level: AlertLevel::from_code(*level),
+                            description: *description,
+                        },
+                    );
+                }
+            }
+            22 => {
+                let dir = &mut self.dirs[side & 1];
+                if dir.hs.is_empty() {
+                    dir.hs = plain;
+                    dir.hs_start_seg = dir.rec_start_seg;
+                } else {
+                    dir.hs.extend_from_slice(&plain);
+                }
+                self.handshake_messages(side, version, frame, time, out);
+            }
+            23 => {
+                out.emit(
+                    side,
+                    frame,
+                    time,
+                    EventKind::AppData {
+                        records: 1,
+                        bytes: plain.len() as u64,
+                        last_frame: frame,
+                    },
+                );
+                out.app_data(side, &plain, frame, time);
+            }
+            _ => {}
+        }
+    }
+
     fn handshake_messages(
         &mut self,
         side: usize,
@@ -546,6 +680,9 @@ impl TlsConn {
                         ch.segments = segments;
                         self.client_side.get_or_insert(side);
                         self.client_session_id = Some(ch.session_id.clone());
+                        if self.keylog.is_some() {
+                            self.client_random = body.get(2..34).map(<[u8]>::to_vec);
+                        }
                         EventKind::ClientHello(Box::new(ch))
                     }
                     None => EventKind::Handshake { msg_type },
@@ -556,14 +693,35 @@ impl TlsConn {
                         if sh.version.is_tls13() {
                             self.tls13 = true;
                         }
+                        if !sh.hello_retry_request && self.keylog.is_some() {
+                            self.install_keys(side, body, &sh);
+                        }
                         EventKind::ServerHello(Box::new(sh))
                     }
                     None => EventKind::Handshake { msg_type },
                 },
-                11 if !self.tls13 => match cert::summarize_message(body) {
+                11 => match if self.tls13 {
+                    cert::summarize_tls13(body)
+                } else {
+                    cert::summarize_message(body)
+                } {
                     Some(info) => EventKind::Certificate(info),
                     None => EventKind::Handshake { msg_type },
                 },
+                // A Finished we can read (TLS 1.3, or decrypted): the side's handshake is done;
+                // in TLS 1.3 its application keys take over.
+                20 => {
+                    let side_i = side & 1;
+                    self.dirs[side_i].finished = true;
+                    if self.tls13
+                        && let Some(k) = self.pending13[side_i].take()
+                    {
+                        self.dirs[side_i].keys = Some(k);
+                    }
+                    EventKind::Finished {
+                        len: u16::try_from(mlen).unwrap_or(u16::MAX),
+                    }
+                }
                 _ => EventKind::Handshake { msg_type },
             };
             out.emit(side, frame, time, kind);
