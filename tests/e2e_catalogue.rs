@@ -281,3 +281,21 @@ rule_test!(
     "fixtures/catalogue/zero-window.pcap",
     [(0, "zero_window_stall", "warning", [18, 26], "seen")]
 );
+// TLS 1.3 server resets right after the request (the HTTP.sys client-certificate pattern)
+rule_test!(
+    tls13_client_auth_reset,
+    "fixtures/catalogue/tls13-client-auth-reset.pcap",
+    [(
+        0,
+        "tls13_client_auth_unsupported",
+        "error",
+        [13, 14],
+        "inferred"
+    )]
+);
+// negative: the same server on TLS 1.2 answers 403 and closes cleanly
+rule_test!(
+    tls12_client_auth_403,
+    "fixtures/catalogue/tls12-client-auth-403.pcap",
+    []
+);
