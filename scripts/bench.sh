@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# bench.sh - whole-binary benchmark of tlsdiag on the benchmark captures, as a ratio to the
+# parsing floor. Results and how to read them: docs/performance.md.
+#
+# Usage:
+#   scripts/bench.sh [options]
+#
+#   --dir DIR       inputs and outputs (default /tmp/tlsdiag-bench, or $TLSDIAG_BENCH_DIR)
+#   --sizes "S..."  classic-pcap sizes in MiB (default "128 512 1024"); the largest also gets
+#                   its pcapng twin
+#   --repeat N      timed runs of each command on each input; the median is reported (default 3)
+#   --jobs N        the parallel run's --jobs (default: nproc); only when `tlsdiag analyze`
+#                   has --jobs
+#   --no-pcapng     skip the pcapng twin
+#   --no-pin        do not pin the one-core runs to CPU 0 with taskset
+#   --no-build      use the binaries already in target/release ($CARGO_TARGET_DIR is honoured)
+#   --bin FILE      measure this tlsdiag binary instead of target/release/tlsdiag (e.g. a saved
+#                   build, to compare versions); parse_floor still comes from target/release
+#   --regen         regenerate the inputs even if they exist
+#
+# What it does:
+#   1. cargo build --release (tlsdiag and examples/parse_floor), copied to DIR/bin so that a
+#      rebuild during the runs does not change what is measured.
+#   2. ../shared/bench/make-bench-pcap.sh --from-seed builds DIR/bench-<S>M.pcap for each size
+#      (deterministic, so existing files are reused) and the pcapng twin of the largest.
+#   3. For each input, --repeat rounds of: `cat FILE` (reading the cached file, the reference
+#      that does not depend on tlsdiag's code), the parsing floor (examples/parse_floor: the
+#      records walked by tlsdiag::capture::read_capture, nothing else), `tlsdiag analyze
+#      --format jsonl` and the human report (`tlsdiag analyze`). Each runs right after
+#      `cat FILE > /dev/null` (this machine drops files from the page cache within about a
+#      minute, and every command must start from a cached file), under /usr/bin/time -v (peak
+#      RSS), with its output written to DIR/out/ and its wall time taken from the shell's clock.
+#      One-core runs are pinned to CPU 0 (taskset) and get --jobs 1 when the binary has --jobs.
+#   4. When `tlsdiag analyze --help` lists --jobs: --jobs 1 and --jobs N on the largest pcap
+#      (not pinned), and their jsonl outputs, sorted, must be identical.
+#   5. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
+#      scripts/bench-accuracy.py checks the largest pcap's findings against the seed's
+#      per-connection scenario labels.
+#   6. Prints the table (median of the runs): input, MiB, packets, cat s, floor s, jsonl s, MB/s,
+#      packets/s, ratio to floor, peak RSS, human s, human RSS; then the targets. Everything
+#      also goes to DIR/results-<time>.txt, raw runs to DIR/runs-<time>.tsv.
+#
+# Exit status: 0 when the accuracy check, the --jobs comparison and the pcapng comparison pass
+# (the performance targets are reported, not enforced: they depend on the machine); 1 otherwise;
+# 2 on a setup error.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+GEN="$REPO/../shared/bench/make-bench-pcap.sh"
+
+DIR="${TLSDIAG_BENCH_DIR:-/tmp/tlsdiag-bench}"
+SIZES="128 512 1024"
+REPEAT=3
+JOBS="$(nproc)"
+PCAPNG=1
+PIN=1
+BUILD=1
+REGEN=0
+BIN=""
+
+die() { echo "bench.sh: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dir) DIR="$2"; shift 2 ;;
+        --sizes) SIZES="$2"; shift 2 ;;
+        --repeat) REPEAT="$2"; shift 2 ;;
+        --jobs) JOBS="$2"; shift 2 ;;
+        --no-pcapng) PCAPNG=0; shift ;;
+        --no-pin) PIN=0; shift ;;
+        --no-build) BUILD=0; shift ;;
+        --regen) REGEN=1; shift ;;
+        --bin) BIN="$(realpath "$2")"; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+[ -x "$GEN" ] || [ -f "$GEN" ] || die "$GEN not found (../shared/bench must sit beside the repo)"
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "--repeat wants a positive number"
+read -r -a SIZE_LIST <<< "$SIZES"
+[ "${#SIZE_LIST[@]}" -gt 0 ] || die "--sizes is empty"
+for s in "${SIZE_LIST[@]}"; do [[ "$s" =~ ^[1-9][0-9]*$ ]] || die "--sizes wants MiB numbers, got '$s'"; done
+mapfile -t SIZE_LIST < <(printf '%s\n' "${SIZE_LIST[@]}" | sort -n)
+LARGEST="${SIZE_LIST[-1]}"
+command -v python3 >/dev/null || die "python3 is needed"
+if [ ! -x /usr/bin/time ]; then
+    echo "installing GNU time (/usr/bin/time -v measures peak RSS)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null) \
+        || die "cannot install GNU time"
+fi
+PINCMD=()
+if [ "$PIN" = 1 ]; then
+    command -v taskset >/dev/null && PINCMD=(taskset -c 0) || echo "no taskset: one-core runs are not pinned" >&2
+fi
+
+# ---------------------------------------------------------------- build
+cd "$REPO"
+if [ "$BUILD" = 1 ]; then
+    cargo build --release --quiet --bin tlsdiag --example parse_floor || die "cargo build failed"
+fi
+TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+# Snapshot the binaries: a rebuild in target/ during the runs must not change what is measured.
+mkdir -p "$DIR/bin"
+for b in "${BIN:-$TARGET/release/tlsdiag}" "$TARGET/release/examples/parse_floor"; do
+    [ -x "$b" ] || die "$b missing (run without --no-build)"
+    cp "$b" "$DIR/bin/"
+done
+TLSDIAG="$DIR/bin/$(basename "${BIN:-tlsdiag}")"
+FLOOR="$DIR/bin/parse_floor"
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+HAS_JOBS=0
+if "$TLSDIAG" analyze --help | grep -q -- --jobs; then HAS_JOBS=1; fi
+ONE=()
+if [ "$HAS_JOBS" = 1 ]; then ONE=(--jobs 1); fi
+
+# ---------------------------------------------------------------- inputs
+mkdir -p "$DIR/out"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+RUNS="$DIR/runs-$STAMP.tsv"
+RESULTS="$DIR/results-$STAMP.txt"
+: > "$RUNS"
+INPUTS=()
+for s in "${SIZE_LIST[@]}"; do
+    name="bench-${s}M"
+    want_ng=0
+    [ "$s" = "$LARGEST" ] && [ "$PCAPNG" = 1 ] && want_ng=1
+    if [ "$REGEN" = 1 ] || [ ! -s "$DIR/$name.pcap.summary.json" ] || [ ! -s "$DIR/$name.pcap" ] \
+        || { [ "$want_ng" = 1 ] && [ ! -s "$DIR/$name.pcapng" ]; }; then
+        echo "generating $DIR/$name.pcap ($s MiB) from the seed" >&2
+        ng=(--no-pcapng)
+        [ "$want_ng" = 1 ] && ng=()
+        bash "$GEN" --from-seed --out-dir "$DIR" --name "$name" "${ng[@]}" "$s" >&2
+    fi
+    INPUTS+=("$DIR/$name.pcap")
+    if [ "$want_ng" = 1 ]; then INPUTS+=("$DIR/$name.pcapng"); fi
+done
+
+# ---------------------------------------------------------------- timed runs
+# timed INPUT LABEL OUTFILE CMD...: cat INPUT, then run CMD (stdout to OUTFILE) under
+# /usr/bin/time -v; appends "input label secs rss_kb status" to $RUNS.
+timed() {
+    local input="$1" label="$2" out="$3"
+    shift 3
+    local tv="$DIR/out/time.txt" t0 t1 status=0
+    cat "$input" > /dev/null
+    t0=$(date +%s%N)
+    /usr/bin/time -v -o "$tv" "$@" > "$out" 2> "$DIR/out/stderr.txt" || status=$?
+    t1=$(date +%s%N)
+    local rss
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tv")
+    printf '%s\t%s\t%s\t%s\t%s\n' "$input" "$label" "$(( (t1 - t0) / 1000 ))" "${rss:-0}" "$status" >> "$RUNS"
+    if [ "$status" != 0 ]; then
+        echo "bench.sh: '$*' exited $status:" >&2
+        cat "$DIR/out/stderr.txt" >&2
+    fi
+}
+
+for input in "${INPUTS[@]}"; do
+    base="$(basename "$input")"
+    echo "timing $base ($REPEAT rounds)" >&2
+    for _ in $(seq "$REPEAT"); do
+        timed "$input" cat /dev/null "${PINCMD[@]}" cat "$input"
+        timed "$input" floor "$DIR/out/$base.floor.txt" "${PINCMD[@]}" "$FLOOR" "$input"
+        timed "$input" jsonl "$DIR/out/$base.jsonl" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" --format jsonl "$input"
+        timed "$input" human "$DIR/out/$base.human.txt" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" "$input"
+    done
+done
+
+FAIL=0
+CHECKS=()
+BIG="$DIR/bench-${LARGEST}M.pcap"
+BIGB="$(basename "$BIG")"
+if [ "$HAS_JOBS" = 1 ]; then
+    echo "timing --jobs 1 and --jobs $JOBS on $BIGB" >&2
+    for _ in $(seq "$REPEAT"); do
+        timed "$BIG" jobs1 "$DIR/out/$BIGB.jobs1.jsonl" "$TLSDIAG" analyze --jobs 1 --format jsonl "$BIG"
+        timed "$BIG" "jobs$JOBS" "$DIR/out/$BIGB.jobsN.jsonl" "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
+    done
+    if cmp -s <(LC_ALL=C sort "$DIR/out/$BIGB.jobs1.jsonl") <(LC_ALL=C sort "$DIR/out/$BIGB.jobsN.jsonl"); then
+        CHECKS+=("--jobs $JOBS output (sorted) identical to --jobs 1: yes")
+    else
+        CHECKS+=("--jobs $JOBS output (sorted) identical to --jobs 1: NO (see $DIR/out/$BIGB.jobs*.jsonl)")
+        FAIL=1
+    fi
+else
+    CHECKS+=("--jobs: not offered by this tlsdiag (analyze --help has no --jobs); not measured")
+fi
+
+# The pcapng twin holds the same packets: the same connections and findings, paths aside.
+if [ -s "$DIR/out/$BIGB.jsonl" ] && [ -s "$DIR/out/${BIGB}ng.jsonl" ]; then
+    strip() { sed 's/^{"path":"[^"]*",//' "$1" | LC_ALL=C sort; }
+    if cmp -s <(strip "$DIR/out/$BIGB.jsonl") <(strip "$DIR/out/${BIGB}ng.jsonl"); then
+        CHECKS+=("pcapng twin: jsonl output identical to the pcap's (paths aside): yes")
+    else
+        CHECKS+=("pcapng twin: jsonl output identical to the pcap's (paths aside): NO")
+        FAIL=1
+    fi
+fi
+
+# ---------------------------------------------------------------- report
+{
+    echo "tlsdiag bench $STAMP"
+    echo "machine: $(lscpu 2>/dev/null | awk -F': +' '/^Model name/ {print $2; exit}'), $(nproc) CPUs," \
+        "$(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
+    if [ -n "$BIN" ]; then
+        echo "tlsdiag: $BIN (--bin), $(rustc --version)"
+    else
+        echo "tlsdiag: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes'), $(rustc --version)"
+    fi
+    echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; median of $REPEAT runs; page cache warmed by cat before each run"
+    echo
+    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" <<'PY'
+import collections, json, os, re, statistics, sys
+
+runs_path, jobs, has_jobs, big = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+runs = collections.defaultdict(list)
+order = []
+for line in open(runs_path):
+    inp, label, us, rss, status = line.rstrip("\n").split("\t")
+    if inp not in order:
+        order.append(inp)
+    runs[(inp, label)].append((int(us) / 1e6, int(rss) / 1024, int(status)))
+
+def med(inp, label, i):
+    v = [r[i] for r in runs.get((inp, label), [])]
+    return statistics.median(v) if v else float("nan")
+
+def packets(inp):
+    try:
+        txt = open(os.path.join(os.path.dirname(inp), "out", os.path.basename(inp) + ".floor.txt")).read()
+        return int(re.match(r"(\d+) packets", txt).group(1))
+    except (OSError, AttributeError):
+        return 0
+
+head = ["input", "MiB", "packets", "cat s", "floor s", "floor MB/s", "jsonl s", "MB/s", "packets/s",
+        "× floor", "peak RSS MiB", "human s", "human RSS MiB"]
+rows, facts = [], {}
+for inp in order:
+    size = os.path.getsize(inp)
+    n = packets(inp)
+    fl, js, hu = med(inp, "floor", 0), med(inp, "jsonl", 0), med(inp, "human", 0)
+    rss, hrss = med(inp, "jsonl", 1), med(inp, "human", 1)
+    facts[inp] = dict(size=size, floor=fl, jsonl=js, rss=rss, human=hu, hrss=hrss)
+    rows.append([os.path.basename(inp), f"{size / 2**20:.0f}", f"{n:,}", f"{med(inp, 'cat', 0):.3f}",
+                 f"{fl:.3f}", f"{size / 1e6 / fl:,.0f}",
+                 f"{js:.3f}", f"{size / 1e6 / js:,.0f}", f"{n / js:,.0f}", f"{js / fl:.2f}",
+                 f"{rss:.1f}", f"{hu:.3f}", f"{hrss:.1f}"])
+w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+for r in [head] + rows:
+    print("  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(r)))
+bad = [(k, [r[2] for r in v]) for k, v in runs.items() if any(r[2] for r in v)]
+for (inp, label), st in bad:
+    print(f"WARNING: {label} on {os.path.basename(inp)} exited {st}")
+print()
+print("Markdown:")
+print("| " + " | ".join(head) + " |")
+print("|" + "|".join("---:" if i else "---" for i in range(len(head))) + "|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+print()
+
+pcaps = [i for i in order if i.endswith(".pcap")]
+if big in facts:
+    b = facts[big]
+    print("Targets (largest pcap, one core):")
+    ok = lambda c: "met" if c else "NOT met"
+    print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)})")
+    print(f"  peak RSS under 64 MiB:             {b['rss']:.1f} MiB  ({ok(b['rss'] < 64)})")
+    if len(pcaps) > 1:
+        s = facts[pcaps[0]]
+        g = b["rss"] / s["rss"]
+        print(f"  RSS growth {s['size'] / 2**20:.0f} MiB -> {b['size'] / 2**20:.0f} MiB under 1.5x: {g:.2f}x  ({ok(g < 1.5)})")
+        per = [facts[p]["jsonl"] / facts[p]["size"] * 2**30 for p in pcaps]
+        spread = max(per) / min(per)
+        print(f"  linear time (s per GiB by size):   {', '.join(f'{x:.2f}' for x in per)}; max/min {spread:.2f}  ({ok(spread <= 1.15)}, tolerance 15%)")
+    if has_jobs:
+        j1, jn = med(big, "jobs1", 0), med(big, f"jobs{jobs}", 0)
+        print(f"  --jobs {jobs} speed-up over --jobs 1:  {j1:.3f} s / {jn:.3f} s = {j1 / jn:.2f}x  ({ok(j1 / jn >= 1.7)} for 2 cores: >= 1.7x)")
+        r1, rn = med(big, "jobs1", 1), med(big, f"jobs{jobs}", 1)
+        print(f"  --jobs {jobs} peak RSS:                {rn:.1f} MiB (--jobs 1: {r1:.1f} MiB)  ({ok(rn < 64)}: under 64 MiB)")
+PY
+    for c in "${CHECKS[@]}"; do echo "  $c"; done
+    echo
+    echo "Accuracy ($BIGB vs the seed's scenario labels):"
+} | tee "$RESULTS"
+
+if [ -s "$DIR/out/$BIGB.jsonl" ]; then
+    if python3 "$HERE/bench-accuracy.py" --tlsdiag "$TLSDIAG" "$DIR/out/$BIGB.jsonl" | tee -a "$RESULTS"; then
+        :
+    else
+        FAIL=1
+    fi
+else
+    echo "no jsonl output for $BIGB" | tee -a "$RESULTS"
+    FAIL=1
+fi
+echo "results: $RESULTS (raw runs: $RUNS)"
+exit "$FAIL"
