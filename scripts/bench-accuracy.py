@@ -125,7 +125,8 @@ def expectation(m):
             outcome = "no_data"
     elif e.get("tls") is False:
         outcome = "not_tls"
-        note = "plain HTTP to port 443 (nginx answers 400): no rule covers it"
+        required["plaintext_to_tls_port"] = "error"
+        note = "plain HTTP to port 443 (nginx answers 400)"
     else:
         outcome = "handshake_ok"
     # The certificate is in clear in a full TLS 1.2 handshake. The seed's certificates were made

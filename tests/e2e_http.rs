@@ -185,3 +185,16 @@ fn decrypted_session_shows_http_inside_tls() {
     assert_eq!(c["http"].as_array().map(Vec::len), Some(0));
     assert!(c["findings"].as_array().is_some_and(Vec::is_empty), "{c}");
 }
+
+// plaintext_to_tls_port: curl http:// to nginx `listen 8443 ssl` (400); the https:// request to
+// the same nginx is silent for it (fixtures/plaintext/make-plaintext-fixtures.sh).
+rule_test!(
+    plain_http_to_tls_port,
+    "fixtures/plaintext/http-to-tls-port.pcap",
+    [(0, "plaintext_to_tls_port", "error", [4, 6], "seen")]
+);
+rule_test!(
+    https_to_tls_port_is_silent_for_it,
+    "fixtures/plaintext/https-to-tls-port.pcap",
+    [(0, "certificate_self_signed", "warning", [6], "seen")]
+);

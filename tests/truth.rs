@@ -280,7 +280,7 @@ fn agrees_with_wireshark_on_public_captures() {
 fn agrees_with_wireshark_on_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut captures = with_truth(&root);
-    for sub in ["link", "catalogue", "http", "decrypt"] {
+    for sub in ["link", "catalogue", "http", "decrypt", "plaintext"] {
         captures.extend(with_truth(&root.join(sub)));
     }
     assert!(

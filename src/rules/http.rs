@@ -8,9 +8,89 @@ use crate::report::http_exchanges;
 use crate::timeline::{Dir, Event, EventKind, Timeline};
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
+    plaintext_to_tls_port(t, out);
     httpsys(t, out);
     websocket(t, out);
     host_sni(t, out);
+}
+
+/// Ports where TLS starts with the first byte (no STARTTLS): HTTPS, SMTPS, NNTPS, LDAPS,
+/// DNS over TLS, FTPS, TELNETS, IMAPS, POP3S, LDAPS-GC, SIPS, WinRM-HTTPS, IRCS, MQTTS, ...
+const TLS_PORTS: &[u16] = &[
+    443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 3269, 4443, 5061, 5986, 6697, 8443,
+    8883, 9443,
+];
+
+fn plaintext_to_tls_port(t: &Timeline, out: &mut Vec<Finding>) {
+    let Some(first) = t
+        .events
+        .iter()
+        .find(|e| e.dir == Dir::ClientToServer && matches!(e.kind, EventKind::NotTls { .. }))
+    else {
+        return;
+    };
+    if t.client_hello().is_some() {
+        return;
+    }
+    let server_tls: Option<&Event> = t.events.iter().find(|e| {
+        e.dir == Dir::ServerToClient
+            && matches!(
+                e.kind,
+                EventKind::Alert { .. }
+                    | EventKind::ServerHello(_)
+                    | EventKind::EncryptedAlert { .. }
+            )
+    });
+    let port = t.server.port();
+    if !TLS_PORTS.contains(&port) && server_tls.is_none() {
+        return;
+    }
+    let EventKind::NotTls { preview } = &first.kind else {
+        return;
+    };
+    let line = preview.split("..").next().unwrap_or(preview);
+    let mut summary = format!(
+        "the client sent plain text (`{}`, frame {}) to {}, {}",
+        line.trim_end_matches('.'),
+        first.frame,
+        t.server,
+        if TLS_PORTS.contains(&port) {
+            format!("and port {port} speaks TLS")
+        } else {
+            "a port that answers in TLS".to_string()
+        }
+    );
+    let mut ev: Vec<&Event> = vec![first];
+    let resp = t.events.iter().find_map(|e| match &e.kind {
+        EventKind::HttpResponse(r) if e.dir == Dir::ServerToClient => Some((e, r.as_ref())),
+        _ => None,
+    });
+    if let Some((re, r)) = resp {
+        summary.push_str(&format!(
+            "; the server answered {} {} (frame {}{})",
+            r.status,
+            r.reason,
+            re.frame,
+            r.server
+                .as_deref()
+                .map_or(String::new(), |s| format!(", Server: {s}"))
+        ));
+        ev.push(re);
+    } else if let Some(a) = server_tls {
+        summary.push_str(&format!("; the server answered in TLS (frame {})", a.frame));
+        ev.push(a);
+    } else if let Some(c) = t
+        .events
+        .iter()
+        .find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Fin | EventKind::Rst))
+    {
+        summary.push_str(&format!(
+            "; the server closed the connection (frame {})",
+            c.frame
+        ));
+        ev.push(c);
+    }
+    out.push(Finding::new(RuleId::PlaintextToTlsPort, summary, &ev));
 }
 
 fn host_only(h: &str) -> String {

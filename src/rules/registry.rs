@@ -85,6 +85,7 @@ pub enum RuleId {
     WebsocketAcceptMismatch,
     ProxyErrorStatus,
     HostSniMismatch,
+    PlaintextToTlsPort,
 }
 
 /// A rule's documentation and defaults.
@@ -534,6 +535,17 @@ pub static RULES: &[RuleMeta] = &[
         fix: "Make the proxy/client send the same name in both (nginx: `proxy_ssl_name $host;` with `proxy_ssl_server_name on;`, or `proxy_set_header Host` to the upstream's name).",
         evidence: "seen (needs decrypted HTTP: TLS keys, or a plaintext upgrade)",
         known_problems: "Only visible when the HTTP inside TLS can be read.",
+    },
+    RuleMeta {
+        id: RuleId::PlaintextToTlsPort,
+        name: "plaintext_to_tls_port",
+        family: "http",
+        severity: Severity::Error,
+        title: "Plain text (e.g. HTTP) sent to a TLS port",
+        explanation: "The client's first bytes are not a TLS ClientHello but plain text — typically an HTTP request — while the server port speaks TLS (a well-known TLS port such as 443/8443/993/995/465/636, or the server answered with TLS). The server cannot understand it: nginx answers `400 The plain HTTP request was sent to HTTPS port`, others send a TLS alert or close. Users see 'SSL error', 'bad request' or 'connection reset'. Usually an `http://` URL or a proxy/health check configured with plain HTTP towards an HTTPS back end.",
+        fix: "Use `https://` for this port in the client, the load balancer's back-end / health-check protocol (e.g. `proxy_pass https://...;` in nginx, HTTPS target group / health check in AWS, `ssl verify none` / `check-ssl` in HAProxy), or point the client at the server's plain-HTTP port. A server that should accept both can redirect with nginx `error_page 497 https://$host$request_uri;`.",
+        evidence: "seen",
+        known_problems: "Protocols that start in clear and upgrade (STARTTLS on 25/587/143/110/21) are not reported: their ports are not implicit-TLS ports.",
     },
 ];
 
