@@ -423,24 +423,7 @@ mod scenario_tests {
 
     #[test]
     fn missing_sni_closed_without_alert() {
-        let info = crate::tls::ClientHelloInfo {
-            record_format: crate::tls::RecordFormat::Tls,
-            record_version: crate::tls::TlsVersion(0x0301),
-            legacy_version: crate::tls::TlsVersion(0x0303),
-            supported_versions: vec![],
-            sni: None,
-            alpn: vec![],
-            cipher_suites: vec![0xc02f],
-            extensions: vec![],
-            groups: vec![],
-            renegotiation_info: true,
-            renegotiation_scsv: false,
-            session_id: vec![],
-            session_ticket: false,
-            psk: false,
-            length: 100,
-            segments: 1,
-        };
+        let info = test_client_hello(None);
         let t = timeline(vec![
             ev(4, 0.1, C2S, EventKind::ClientHello(Box::new(info))),
             ev(5, 0.2, S2C, EventKind::Rst),
@@ -513,28 +496,10 @@ mod http_scenario_tests {
     use super::*;
     use crate::http::RequestInfo;
     use crate::timeline::{Dir, DirStats, Event, EventKind, RoleBasis};
-    use crate::tls::{ClientHelloInfo, RecordFormat, TlsVersion};
 
     #[test]
     fn host_differs_from_sni() {
-        let ch = ClientHelloInfo {
-            record_format: RecordFormat::Tls,
-            record_version: TlsVersion(0x0301),
-            legacy_version: TlsVersion(0x0303),
-            supported_versions: vec![],
-            sni: Some("api.example.test".into()),
-            alpn: vec![],
-            cipher_suites: vec![0xc02f],
-            extensions: vec![0, 0xff01],
-            groups: vec![],
-            renegotiation_info: true,
-            renegotiation_scsv: false,
-            session_id: vec![],
-            session_ticket: false,
-            psk: false,
-            length: 100,
-            segments: 1,
-        };
+        let ch = test_client_hello(Some("api.example.test"));
         let req = RequestInfo {
             method: "GET".into(),
             target: "/".into(),
@@ -591,5 +556,28 @@ mod http_scenario_tests {
         assert!(hs[0].summary.contains(
             "Host www.example.test:443 but the TLS SNI of this connection is api.example.test"
         ));
+    }
+}
+
+/// A plain TLS 1.2 ClientHello for hand-built timelines.
+#[cfg(test)]
+fn test_client_hello(sni: Option<&str>) -> crate::tls::ClientHelloInfo {
+    crate::tls::ClientHelloInfo {
+        record_format: crate::tls::RecordFormat::Tls,
+        record_version: crate::tls::TlsVersion(0x0301),
+        legacy_version: crate::tls::TlsVersion(0x0303),
+        supported_versions: vec![],
+        sni: sni.map(str::to_string),
+        alpn: vec![],
+        cipher_suites: vec![0xc02f],
+        extensions: vec![0, 0xff01],
+        groups: vec![],
+        renegotiation_info: true,
+        renegotiation_scsv: false,
+        session_id: vec![],
+        session_ticket: false,
+        psk: false,
+        length: 100,
+        segments: 1,
     }
 }
