@@ -41,36 +41,18 @@ pub fn analyze_timelines(
     path: &Path,
     on_conn: &mut dyn FnMut(&Timeline, ConnReport),
 ) -> Result<FileReport, CaptureError> {
-    analyze_timelines_jobs(path, 1, on_conn)
-}
-
-/// [`analyze_file`] with `jobs` threads: an uncompressed classic pcap file is memory-mapped and
-/// read by one thread that numbers streams in file order, while `jobs` workers own the
-/// connections (both directions of a flow on one worker, by a hash of its 4-tuple). Sweeps are
-/// decided by the reader on the capture's clock, and the connections finalised at a sweep are
-/// merged in stream order, so the output is byte-identical to `jobs = 1`. Other inputs
-/// (pcapng, gzip, stdin) are read by one thread.
-pub fn analyze_file_jobs(
-    path: &Path,
-    jobs: usize,
-    on_conn: &mut dyn FnMut(ConnReport),
-) -> Result<FileReport, CaptureError> {
-    analyze_timelines_jobs(path, jobs, &mut |_, c| on_conn(c))
-}
-
-/// [`analyze_timelines`] with `jobs` threads (see [`analyze_file_jobs`]).
-pub fn analyze_timelines_jobs(
-    path: &Path,
-    jobs: usize,
-    on_conn: &mut dyn FnMut(&Timeline, ConnReport),
-) -> Result<FileReport, CaptureError> {
-    analyze_with(path, &Options { jobs, keylog: None }, on_conn)
+    analyze_with(path, &Options::default(), on_conn)
 }
 
 /// How to analyse a file.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Worker threads for one file (see [`analyze_file_jobs`]); 0 or 1: one thread.
+    /// Worker threads for one file; 0 or 1: one thread. With more, an uncompressed classic
+    /// pcap file is memory-mapped and read by one thread that numbers streams in file order,
+    /// while `jobs` workers own the connections (both directions of a flow on one worker, by a
+    /// hash of its 4-tuple). Sweeps are decided by the reader on the capture's clock and the
+    /// connections finalised at a sweep are merged in stream order, so the output is
+    /// byte-identical to one thread. Other inputs (pcapng, gzip, stdin) use one thread.
     pub jobs: usize,
     /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS with. Without one, a key log beside the
     /// capture (`trace.keylog` for `trace.pcap`, or `trace.pcap.keylog`) is used if present.
@@ -110,7 +92,7 @@ pub fn find_keylog(path: &Path, given: Option<&Path>) -> Result<Option<Arc<KeyLo
     Ok(None)
 }
 
-/// Analyses one capture with `opts` (see [`analyze_file`] and [`analyze_file_jobs`]).
+/// Analyses one capture with `opts` (see [`analyze_file`] and [`Options`]).
 pub fn analyze_with(
     path: &Path,
     opts: &Options,
@@ -449,12 +431,7 @@ fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
 
 /// Analyses a file and collects its connections, sorted by `tcp.stream`.
 pub fn analyze_collect(path: &Path) -> FileReport {
-    analyze_collect_jobs(path, 1)
-}
-
-/// [`analyze_collect`] with `jobs` threads for one file (see [`analyze_file_jobs`]).
-pub fn analyze_collect_jobs(path: &Path, jobs: usize) -> FileReport {
-    analyze_collect_with(path, &Options { jobs, keylog: None })
+    analyze_collect_with(path, &Options::default())
 }
 
 /// [`analyze_collect`] with options.
