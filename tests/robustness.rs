@@ -12,6 +12,10 @@ fn captures() -> Vec<PathBuf> {
     for dir in [
         root.join("fixtures"),
         root.join("fixtures/link"),
+        root.join("fixtures/catalogue"),
+        root.join("fixtures/http"),
+        root.join("fixtures/decrypt"),
+        root.join("fixtures/plaintext"),
         root.join("../shared/captures/public"),
     ] {
         let Ok(rd) = std::fs::read_dir(&dir) else {
@@ -28,6 +32,12 @@ fn captures() -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// The key log beside a capture (`X.keylog` for `X.pcap`), if any.
+fn keylog_of(cap: &Path) -> Option<PathBuf> {
+    let k = cap.with_extension("keylog");
+    k.exists().then_some(k)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -67,6 +77,13 @@ fn mutated_captures_never_panic() {
             }
             let p = scratch(&format!("m{round}.pcap"));
             std::fs::write(&p, &m).expect("write mutated");
+            // Keep a key log beside the mutated copy too, so damaged records reach the
+            // decryption path.
+            let keys = scratch(&format!("m{round}.keylog"));
+            let _ = std::fs::remove_file(&keys);
+            if let Some(k) = keylog_of(cap) {
+                std::fs::copy(k, &keys).expect("copy key log");
+            }
             let _ = analyze_collect(&p);
             runs += 1;
         }
