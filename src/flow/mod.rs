@@ -237,7 +237,11 @@ impl Conn {
             reasm: [Reassembler::default(), Reassembler::default()],
             tls: TlsConn::with_keylog(keylog.cloned()),
             http: HttpConn::default(),
-            events: Events::default(),
+            // A typical TLS connection has 15-30 events: one allocation instead of four.
+            events: Events {
+                list: Vec::with_capacity(24),
+                dropped: 0,
+            },
             stats: [DirStats::default(); 2],
         }
     }
