@@ -16,7 +16,7 @@ use crate::analyze::{Options, analyze_collect_with, analyze_with};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
-use crate::report::{json, markdown, table};
+use crate::report::{FileReport, json, markdown, table};
 use crate::rules::Severity;
 use crate::rules::registry::{RULES, RuleId, lookup, render_markdown, render_one};
 use crate::scan::shard::Shard;
@@ -371,13 +371,26 @@ fn analyze(
     match format {
         Format::Human => {
             for (i, path) in files.iter().enumerate() {
-                let r = collect(path);
+                // Streamed into a digest: only what the report shows is kept in full.
+                let mut digest = table::Digest::new(all);
+                let r = match analyze_with(path, opts, &mut |_, c| {
+                    if let Some(c) = filter.conn(c) {
+                        digest.add(c);
+                    }
+                }) {
+                    Ok(r) => r,
+                    Err(e) => FileReport {
+                        path: path.display().to_string(),
+                        error: Some(e.to_string()),
+                        ..FileReport::default()
+                    },
+                };
                 failed |= r.error.is_some();
-                worst = worst.max(r.connections.iter().filter_map(|c| c.worst()).max());
+                worst = worst.max(digest.worst());
                 if i > 0 {
                     writeln!(out)?;
                 }
-                out.write_all(table::render(&r, all).as_bytes())?;
+                out.write_all(table::render(&r, &digest).as_bytes())?;
                 out.flush()?;
             }
         }

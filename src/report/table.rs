@@ -1,6 +1,7 @@
 //! The human report: per file a summary line, a table of connections, then each finding with
 //! its explanation, fix and evidence (`frames 181, 191 · tcp.stream eq 7`).
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -53,25 +54,108 @@ fn findings_cell(c: &ConnReport) -> String {
     names.join(", ")
 }
 
-/// The per-file summary of causes: rule → count, worst first, with the streams to open.
-pub fn causes(r: &FileReport) -> String {
-    use std::collections::BTreeMap;
-    let mut by_rule: BTreeMap<&str, (Severity, Vec<u64>)> = BTreeMap::new();
-    for (c, f) in r.findings() {
-        let e = by_rule
-            .entry(f.rule.as_str())
-            .or_insert((f.severity, Vec::new()));
-        e.0 = e.0.max(f.severity);
-        if e.1.last() != Some(&c.stream) {
-            e.1.push(c.stream);
+/// What the human report needs of one file, gathered as connections stream by, so that memory
+/// stays bounded on large captures: counts, every finding's rule and stream, and in full only
+/// the connections the report shows (all with `--all`; else up to [`MAX_ROWS`] healthy ones and
+/// the connections that carry a finding a rule still shows, or the first [`MAX_ROWS`] with
+/// findings).
+#[derive(Debug, Default)]
+pub struct Digest {
+    all: bool,
+    /// Findings by severity: error, warning, info.
+    counts: [usize; 3],
+    /// Rule → (worst severity, streams with a finding of it, in order, deduplicated).
+    by_rule: BTreeMap<&'static str, (Severity, Vec<u64>)>,
+    /// Connections kept in full.
+    kept: Vec<ConnReport>,
+    healthy_total: usize,
+    healthy_kept: usize,
+    with_findings_total: usize,
+    with_findings_kept: usize,
+    /// Findings kept in full per rule.
+    kept_per_rule: HashMap<&'static str, usize>,
+}
+
+impl Digest {
+    pub fn new(all: bool) -> Self {
+        Digest {
+            all,
+            ..Digest::default()
         }
     }
-    if by_rule.is_empty() {
+
+    /// The worst severity seen.
+    pub fn worst(&self) -> Option<Severity> {
+        [Severity::Error, Severity::Warning, Severity::Info]
+            .into_iter()
+            .zip(self.counts)
+            .find(|(_, n)| *n > 0)
+            .map(|(s, _)| s)
+    }
+
+    pub fn add(&mut self, c: ConnReport) {
+        for f in &c.findings {
+            let i = match f.severity {
+                Severity::Error => 0,
+                Severity::Warning => 1,
+                Severity::Info => 2,
+            };
+            self.counts[i] += 1;
+            let e = self
+                .by_rule
+                .entry(f.rule.as_str())
+                .or_insert((f.severity, Vec::new()));
+            e.0 = e.0.max(f.severity);
+            if e.1.last() != Some(&c.stream) {
+                e.1.push(c.stream);
+            }
+        }
+        if c.findings.is_empty() {
+            self.healthy_total += 1;
+            if self.all || self.healthy_kept < MAX_ROWS {
+                self.healthy_kept += 1;
+                self.kept.push(c);
+            }
+            return;
+        }
+        self.with_findings_total += 1;
+        let wanted = self.all
+            || self.with_findings_kept < MAX_ROWS
+            || c.findings.iter().any(|f| {
+                self.kept_per_rule
+                    .get(f.rule.as_str())
+                    .copied()
+                    .unwrap_or(0)
+                    < MAX_PER_RULE
+            });
+        if wanted {
+            for f in &c.findings {
+                *self.kept_per_rule.entry(f.rule.as_str()).or_default() += 1;
+            }
+            self.with_findings_kept += 1;
+            self.kept.push(c);
+        }
+    }
+
+    /// Everything, from a file's collected connections.
+    pub fn of(r: &FileReport, all: bool) -> Digest {
+        let mut d = Digest::new(all);
+        for c in &r.connections {
+            d.add(c.clone());
+        }
+        d
+    }
+}
+
+/// The per-file summary of causes: rule → count, worst first, with the streams to open.
+fn causes(d: &Digest) -> String {
+    if d.by_rule.is_empty() {
         return String::new();
     }
-    let mut rows: Vec<(&str, Severity, Vec<u64>)> = by_rule
-        .into_iter()
-        .map(|(k, (sev, streams))| (k, sev, streams))
+    let mut rows: Vec<(&str, Severity, &Vec<u64>)> = d
+        .by_rule
+        .iter()
+        .map(|(k, (sev, streams))| (*k, *sev, streams))
         .collect();
     rows.sort_by(|a, b| {
         b.1.cmp(&a.1)
@@ -99,8 +183,8 @@ pub fn causes(r: &FileReport) -> String {
     s
 }
 
-/// Renders one file's report. `all` shows every connection in the table.
-pub fn render(r: &FileReport, all: bool) -> String {
+/// Renders one file's report from its digest.
+pub fn render(r: &FileReport, d: &Digest) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "== {}", r.path);
     if let Some(e) = &r.error {
@@ -108,11 +192,6 @@ pub fn render(r: &FileReport, all: bool) -> String {
         return s;
     }
     let links: Vec<String> = r.link_types.iter().map(|&l| linktype_name(l)).collect();
-    let (errors, warnings, infos) = (
-        r.count(Severity::Error),
-        r.count(Severity::Warning),
-        r.count(Severity::Info),
-    );
     let _ = writeln!(
         s,
         "   {}{} · {} · {} packets · {} TCP connections · findings: {} error, {} warning, {} info",
@@ -121,18 +200,20 @@ pub fn render(r: &FileReport, all: bool) -> String {
         links.join(", "),
         r.packets,
         r.tcp_streams,
-        errors,
-        warnings,
-        infos
+        d.counts[0],
+        d.counts[1],
+        d.counts[2]
     );
     for w in &r.warnings {
         let _ = writeln!(s, "   warning: {w}");
     }
-    s.push_str(&causes(r));
-    if r.connections.is_empty() {
+    s.push_str(&causes(d));
+    if d.kept.is_empty() {
         let _ = writeln!(s, "   no TCP connections");
         return s;
     }
+    let mut conns: Vec<&ConnReport> = d.kept.iter().collect();
+    conns.sort_by_key(|c| c.stream);
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -147,11 +228,9 @@ pub fn render(r: &FileReport, all: bool) -> String {
             "transcript",
             "findings",
         ]);
-    let show_all = all || r.connections.len() <= MAX_ROWS;
-    let mut hidden = 0usize;
-    for c in &r.connections {
-        if !show_all && c.findings.is_empty() {
-            hidden += 1;
+    let show_healthy = d.all || d.healthy_total + d.with_findings_total <= MAX_ROWS;
+    for c in &conns {
+        if !show_healthy && c.findings.is_empty() {
             continue;
         }
         table.add_row(vec![
@@ -161,8 +240,8 @@ pub fn render(r: &FileReport, all: bool) -> String {
             c.tls_version.clone().unwrap_or_else(|| "-".into()),
             c.cipher.clone().unwrap_or_else(|| "-".into()),
             c.outcome.to_string(),
-            if c.transcript.len() > 40 {
-                format!("{}…", &c.transcript[..40])
+            if c.transcript.chars().count() > 40 {
+                format!("{}…", c.transcript.chars().take(40).collect::<String>())
             } else {
                 c.transcript.clone()
             },
@@ -172,13 +251,19 @@ pub fn render(r: &FileReport, all: bool) -> String {
     for line in table.to_string().lines() {
         let _ = writeln!(s, "   {line}");
     }
-    if hidden > 0 {
+    let hidden_healthy = if show_healthy { 0 } else { d.healthy_total };
+    let hidden_findings = d.with_findings_total - d.with_findings_kept;
+    if hidden_healthy + hidden_findings > 0 {
         let _ = writeln!(
             s,
-            "   ({hidden} connections without findings not shown; --all shows them)"
+            "   ({} connections without findings and {} more with findings not shown; --all shows them)",
+            hidden_healthy, hidden_findings
         );
     }
-    let mut list: Vec<(&ConnReport, &crate::rules::Finding)> = r.findings().collect();
+    let mut list: Vec<(&ConnReport, &crate::rules::Finding)> = conns
+        .iter()
+        .flat_map(|c| c.findings.iter().map(move |f| (*c, f)))
+        .collect();
     // Worst first, then by stream and frame.
     list.sort_by(|a, b| {
         b.1.severity
@@ -186,21 +271,15 @@ pub fn render(r: &FileReport, all: bool) -> String {
             .then(a.0.stream.cmp(&b.0.stream))
             .then(a.1.frames.first().cmp(&b.1.frames.first()))
     });
-    let mut explained = std::collections::HashSet::new();
-    let mut shown: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut hidden: std::collections::BTreeMap<(std::cmp::Reverse<Severity>, &str), Vec<u64>> =
-        std::collections::BTreeMap::new();
+    let mut explained = HashSet::new();
+    let mut shown: HashMap<&str, Vec<u64>> = HashMap::new();
     for (c, f) in list {
         let meta = f.rule.meta();
-        let n = shown.entry(meta.name).or_default();
-        *n += 1;
-        if !all && *n > MAX_PER_RULE {
-            hidden
-                .entry((std::cmp::Reverse(f.severity), meta.name))
-                .or_default()
-                .push(c.stream);
+        let seen = shown.entry(meta.name).or_default();
+        if !d.all && seen.len() >= MAX_PER_RULE {
             continue;
         }
+        seen.push(c.stream);
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -240,10 +319,25 @@ pub fn render(r: &FileReport, all: bool) -> String {
             utc(f.time)
         );
     }
-    if !hidden.is_empty() {
+    // Findings not shown in full, per rule, worst first.
+    let mut rest: Vec<(Severity, &str, Vec<u64>)> = d
+        .by_rule
+        .iter()
+        .filter_map(|(rule, (sev, streams))| {
+            let done = shown.get(rule).map(Vec::as_slice).unwrap_or_default();
+            let left: Vec<u64> = streams
+                .iter()
+                .copied()
+                .filter(|st| !done.contains(st))
+                .collect();
+            (!left.is_empty()).then_some((*sev, *rule, left))
+        })
+        .collect();
+    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    if !rest.is_empty() {
         let _ = writeln!(s);
     }
-    for ((_, rule), streams) in hidden {
+    for (_, rule, streams) in rest {
         let list: Vec<String> = streams.iter().take(12).map(u64::to_string).collect();
         let _ = writeln!(
             s,
