@@ -136,15 +136,6 @@ impl Digest {
             self.kept.push(c);
         }
     }
-
-    /// Everything, from a file's collected connections.
-    pub fn of(r: &FileReport, all: bool) -> Digest {
-        let mut d = Digest::new(all);
-        for c in &r.connections {
-            d.add(c.clone());
-        }
-        d
-    }
 }
 
 /// The per-file summary of causes: rule → count, worst first, with the streams to open.
