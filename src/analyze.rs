@@ -205,8 +205,9 @@ fn sequential(
 const BATCH: usize = 512;
 /// Batches queued for one worker before the reader waits.
 const QUEUE: usize = 16;
-/// How far (bytes of the file) a worker may trail the reader: its queue of full-size frames.
-const KEEP_BEHIND_PER_WORKER: usize = (QUEUE + 2) * BATCH * 65_536 / 16;
+/// How far (bytes of the file) a worker may trail the reader: its queue of Ethernet-size frames
+/// (a worker further behind re-reads dropped pages from the page cache: slower, still correct).
+const KEEP_BEHIND_PER_WORKER: usize = (QUEUE + 2) * BATCH * 1536;
 
 /// One numbered segment for a worker.
 struct Numbered<'m> {
