@@ -159,7 +159,7 @@ fn ip_fast(data: &[u8]) -> Option<Decoded<'_>> {
                 h.hop_limit(),
                 None,
                 40,
-                40 + usize::from(h.payload_length()),
+                ipv6_wire_total(h.payload_length()),
             )
         }
         _ => return None,
@@ -243,6 +243,15 @@ fn ip(data: &[u8], depth: u8) -> Decoded<'_> {
     }
 }
 
+/// IPv6 total length on the wire; 0 (a jumbogram, or a TSO capture) means "trust the
+/// captured bytes", as an IPv4 total length of 0 does.
+fn ipv6_wire_total(payload_length: u16) -> usize {
+    match payload_length {
+        0 => 0,
+        n => 40 + usize::from(n),
+    }
+}
+
 fn sliced<'a>(p: LaxSlicedPacket<'a>, depth: u8) -> Decoded<'a> {
     let Some(net) = p.net.as_ref() else {
         return Decoded::Other;
@@ -270,7 +279,7 @@ fn sliced<'a>(p: LaxSlicedPacket<'a>, depth: u8) -> Decoded<'a> {
                 None,
                 v6.is_payload_fragmented(),
                 h.slice().as_ptr() as usize,
-                40 + usize::from(h.payload_length()),
+                ipv6_wire_total(h.payload_length()),
                 v6.payload(),
             )
         }
@@ -294,12 +303,7 @@ fn sliced<'a>(p: LaxSlicedPacket<'a>, depth: u8) -> Decoded<'a> {
             let captured = tcp.payload();
             // Length on the wire from the IP length fields (0 = TSO capture: trust the bytes).
             let hdrs = (payload.payload.as_ptr() as usize).saturating_sub(hdr_start);
-            let wire = if wire_total == 0
-                || (wire_total == 40
-                    && matches!(net, LaxNetSlice::Ipv6(_))
-                    && !payload.payload.is_empty()
-                    && !payload.incomplete)
-            {
+            let wire = if wire_total == 0 {
                 captured.len()
             } else {
                 wire_total

@@ -18,7 +18,6 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
-use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 /// Initial size of the streaming read buffer.
@@ -466,7 +465,7 @@ fn read_stream(
                                         epb.if_id
                                     ),
                                 });
-                                continue_after(&mut reader, len);
+                                reader.consume(len);
                                 continue;
                             };
                             let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
@@ -569,10 +568,6 @@ fn read_stream(
         }
     }
     Ok(())
-}
-
-fn continue_after(reader: &mut Box<dyn PcapReaderIterator + Send>, len: usize) {
-    reader.consume(len);
 }
 
 fn describe(e: &PcapError<&[u8]>) -> String {

@@ -23,20 +23,6 @@ pub struct WsFrameInfo {
     pub close_code: Option<u16>,
 }
 
-impl WsFrameInfo {
-    pub fn opcode_name(&self) -> &'static str {
-        match self.opcode {
-            0 => "continuation",
-            1 => "text",
-            2 => "binary",
-            8 => "close",
-            9 => "ping",
-            10 => "pong",
-            _ => "reserved",
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct WsDir {
     hdr: [u8; 14],

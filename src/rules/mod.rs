@@ -487,20 +487,12 @@ mod scenario_tests {
         assert_eq!(f[0].severity, Severity::Warning);
         assert!(f[0].summary.contains("warning alert no_certificate (41)"));
     }
-}
 
-#[cfg(test)]
-mod http_scenario_tests {
-    //! host_sni_mismatch needs HTTP read inside TLS, which a capture only gives with keys:
-    //! the timeline is built by hand.
-    use super::*;
-    use crate::http::RequestInfo;
-    use crate::timeline::{Dir, DirStats, Event, EventKind, RoleBasis};
-
+    /// host_sni_mismatch needs HTTP read inside TLS, which a capture only gives with keys.
     #[test]
     fn host_differs_from_sni() {
         let ch = test_client_hello(Some("api.example.test"));
-        let req = RequestInfo {
+        let req = crate::http::RequestInfo {
             method: "GET".into(),
             target: "/".into(),
             host: Some("www.example.test:443".into()),
@@ -510,42 +502,10 @@ mod http_scenario_tests {
             ws_extensions: None,
             user_agent: None,
         };
-        let ev = |frame, dir, kind| Event {
-            frame,
-            time: Timestamp(frame as i64),
-            dir,
-            kind,
-        };
-        let t = Timeline {
-            stream: 3,
-            client: "10.0.0.1:50000".parse().expect("addr"),
-            server: "10.0.0.2:443".parse().expect("addr"),
-            role_basis: RoleBasis::Syn,
-            first_frame: 1,
-            first_time: Timestamp(0),
-            last_frame: 9,
-            last_time: Timestamp(9),
-            events: vec![
-                ev(4, Dir::ClientToServer, EventKind::ClientHello(Box::new(ch))),
-                ev(
-                    9,
-                    Dir::ClientToServer,
-                    EventKind::HttpRequest(Box::new(req)),
-                ),
-            ],
-            events_dropped: 0,
-            c2s: DirStats {
-                packets: 3,
-                ..DirStats::default()
-            },
-            s2c: DirStats {
-                packets: 3,
-                ..DirStats::default()
-            },
-            midstream: false,
-            synack_mark: None,
-            rst_marks: vec![],
-        };
+        let t = timeline(vec![
+            ev(4, 0.4, C2S, EventKind::ClientHello(Box::new(ch))),
+            ev(9, 0.9, C2S, EventKind::HttpRequest(Box::new(req))),
+        ]);
         let f = run(&t, &Context::default());
         let hs: Vec<&Finding> = f
             .iter()
@@ -557,27 +517,25 @@ mod http_scenario_tests {
             "Host www.example.test:443 but the TLS SNI of this connection is api.example.test"
         ));
     }
-}
 
-/// A plain TLS 1.2 ClientHello for hand-built timelines.
-#[cfg(test)]
-fn test_client_hello(sni: Option<&str>) -> crate::tls::ClientHelloInfo {
-    crate::tls::ClientHelloInfo {
-        record_format: crate::tls::RecordFormat::Tls,
-        record_version: crate::tls::TlsVersion(0x0301),
-        legacy_version: crate::tls::TlsVersion(0x0303),
-        supported_versions: vec![],
-        sni: sni.map(str::to_string),
-        alpn: vec![],
-        cipher_suites: vec![0xc02f],
-        extensions: vec![0, 0xff01],
-        groups: vec![],
-        renegotiation_info: true,
-        renegotiation_scsv: false,
-        session_id: vec![],
-        session_ticket: false,
-        psk: false,
-        length: 100,
-        segments: 1,
+    fn test_client_hello(sni: Option<&str>) -> crate::tls::ClientHelloInfo {
+        crate::tls::ClientHelloInfo {
+            record_format: crate::tls::RecordFormat::Tls,
+            record_version: crate::tls::TlsVersion(0x0301),
+            legacy_version: crate::tls::TlsVersion(0x0303),
+            supported_versions: vec![],
+            sni: sni.map(str::to_string),
+            alpn: vec![],
+            cipher_suites: vec![0xc02f],
+            extensions: vec![0, 0xff01],
+            groups: vec![],
+            renegotiation_info: true,
+            renegotiation_scsv: false,
+            session_id: vec![],
+            session_ticket: false,
+            psk: false,
+            length: 100,
+            segments: 1,
+        }
     }
 }

@@ -217,60 +217,58 @@ fn stale_reuse(t: &Timeline, out: &mut Vec<Finding>) {
     // The race is the server (or proxy) closing an idle keep-alive connection and the client
     // sending its next request on it. A client that closes while the server still answers is
     // an ordinary abort, not this.
-    for closer in [Dir::ServerToClient] {
-        let Some((i, close)) = close_of(t, closer) else {
-            continue;
-        };
-        let rest = t.after(i);
-        let Some((j, data)) = rest
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.dir == other(closer) && is_data(e))
-        else {
-            continue;
-        };
-        let Some(rst) = rest[j..]
-            .iter()
-            .find(|e| e.dir == closer && matches!(e.kind, EventKind::Rst))
-        else {
-            continue;
-        };
-        // The idle that preceded the close names the timeout.
-        let idle = t.events[..=i].iter().rev().find_map(|e| match e.kind {
-            EventKind::Idle { secs, .. } if e.frame <= close.frame => Some(secs),
-            _ => None,
-        });
-        let mut summary = format!(
-            "the {} closed the connection (frame {}), the {} still sent data on it {} later (frame {}) and got a RST (frame {})",
-            closer.sender(),
-            close.frame,
-            closer.receiver(),
-            fmt_secs(data.time.secs_since(close.time)),
-            data.frame,
-            rst.frame
-        );
-        if let Some(secs) = idle {
-            summary.push_str(&format!(
-                "; the {} closed after {} idle",
-                closer.sender(),
-                fmt_secs(secs)
-            ));
-            if let Some(k) = nearest(secs) {
-                summary.push_str(&format!(" ({})", k.what));
-            }
-            summary.push_str(&format!(
-                ", so the {}'s keep-alive/pool idle timeout is longer than the {}'s",
-                closer.receiver(),
-                closer.sender()
-            ));
-        }
-        out.push(Finding::new(
-            RuleId::StaleConnectionReuse,
-            summary,
-            &[close, data, rst],
-        ));
+    let closer = Dir::ServerToClient;
+    let Some((i, close)) = close_of(t, closer) else {
         return;
+    };
+    let rest = t.after(i);
+    let Some((j, data)) = rest
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.dir == other(closer) && is_data(e))
+    else {
+        return;
+    };
+    let Some(rst) = rest[j..]
+        .iter()
+        .find(|e| e.dir == closer && matches!(e.kind, EventKind::Rst))
+    else {
+        return;
+    };
+    // The idle that preceded the close names the timeout.
+    let idle = t.events[..=i].iter().rev().find_map(|e| match e.kind {
+        EventKind::Idle { secs, .. } if e.frame <= close.frame => Some(secs),
+        _ => None,
+    });
+    let mut summary = format!(
+        "the {} closed the connection (frame {}), the {} still sent data on it {} later (frame {}) and got a RST (frame {})",
+        closer.sender(),
+        close.frame,
+        closer.receiver(),
+        fmt_secs(data.time.secs_since(close.time)),
+        data.frame,
+        rst.frame
+    );
+    if let Some(secs) = idle {
+        summary.push_str(&format!(
+            "; the {} closed after {} idle",
+            closer.sender(),
+            fmt_secs(secs)
+        ));
+        if let Some(k) = nearest(secs) {
+            summary.push_str(&format!(" ({})", k.what));
+        }
+        summary.push_str(&format!(
+            ", so the {}'s keep-alive/pool idle timeout is longer than the {}'s",
+            closer.receiver(),
+            closer.sender()
+        ));
     }
+    out.push(Finding::new(
+        RuleId::StaleConnectionReuse,
+        summary,
+        &[close, data, rst],
+    ));
 }
 
 fn silent_drop(t: &Timeline, out: &mut Vec<Finding>) {

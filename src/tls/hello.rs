@@ -48,18 +48,6 @@ pub struct ClientHelloInfo {
     pub segments: u32,
 }
 
-impl ClientHelloInfo {
-    /// The highest version the client offers.
-    pub fn max_version(&self) -> TlsVersion {
-        self.supported_versions
-            .iter()
-            .copied()
-            .filter(|v| !v.is_grease())
-            .max()
-            .unwrap_or(self.legacy_version)
-    }
-}
-
 /// The facts of a ServerHello (or HelloRetryRequest).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServerHelloInfo {

@@ -219,14 +219,6 @@ impl TlsConn {
         }
     }
 
-    /// True once either direction has been recognised as TLS.
-    pub fn is_tls(&self) -> bool {
-        self.dirs
-            .iter()
-            .any(|d| matches!(d.mode, Mode::Records) || d.ccs)
-            || self.client_session_id.is_some()
-    }
-
     /// True when direction `side` was recognised as not TLS (its bytes are plaintext).
     pub fn is_plaintext(&self, side: usize) -> bool {
         self.dirs
