@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 
 use crate::capture::Timestamp;
-use crate::flow::{At, Connections, Numbering, SweepClock};
+use crate::flow::{Assigned, At, Connections, FlowTable, Numbering, SweepClock};
 use crate::report::{ConnReport, FileReport};
 use crate::rules::{self, Context};
 use crate::timeline::Timeline;
@@ -150,54 +150,40 @@ fn process(
     }
 }
 
-/// Decodes one frame: its TCP segment, if it carries one; everything else is counted.
-fn decode_frame<'a>(
-    frame: &capture::Frame<'a>,
-    stats: &mut DecodeStats,
-    numbering: &mut Numbering,
-) -> Option<link::TcpSegment<'a>> {
+/// Decodes one frame, counting what is not TCP (fragments, unsupported links, malformed).
+fn decode_frame<'a>(frame: &capture::Frame<'a>, stats: &mut DecodeStats) -> Decoded<'a> {
     if frame.data.len() < frame.orig_len as usize {
         stats.snaplen_cut += 1;
     }
-    match link::decode(frame.linktype, frame.data) {
-        Decoded::Tcp(seg) => return Some(seg),
-        Decoded::IcmpQuotedTcp { src, dst } => numbering.quoted(src, dst),
-        Decoded::Other => {}
+    let d = link::decode(frame.linktype, frame.data);
+    match d {
         Decoded::Fragment => stats.fragments += 1,
         Decoded::UnsupportedLink => *stats.unsupported.entry(frame.linktype).or_default() += 1,
         Decoded::Malformed => stats.malformed += 1,
+        Decoded::Tcp(_) | Decoded::IcmpQuotedTcp { .. } | Decoded::Other => {}
     }
-    None
+    d
 }
 
-/// One thread: read, number, track, sweep.
+/// One thread: a [`FlowTable`] numbers, tracks and sweeps.
 fn sequential(
     path: &Path,
     keylog: Option<Arc<KeyLog>>,
     emit: &mut dyn FnMut(Vec<Timeline>),
 ) -> Result<ReadOutcome, CaptureError> {
-    let mut numbering = Numbering::default();
-    let mut conns = Connections::with_keylog(keylog);
-    let mut clock = SweepClock::default();
+    let mut table = FlowTable::with_keylog(keylog);
     let mut stats = DecodeStats::default();
-    let summary = capture::read_capture(path, |frame| {
-        if let Some(seg) = decode_frame(frame, &mut stats, &mut numbering) {
-            let (stream, new) = numbering.assign(&seg);
-            conns.packet(&seg, At::from(frame), stream, new);
-            if clock.due(frame.time) {
-                let batch = conns.sweep(frame.time);
-                if !batch.is_empty() {
-                    emit(batch);
-                }
-            }
-        }
+    let summary = capture::read_capture(path, |frame| match decode_frame(frame, &mut stats) {
+        Decoded::Tcp(seg) => table.packet(&seg, frame, &mut *emit),
+        Decoded::IcmpQuotedTcp { src, dst } => table.quoted(src, dst),
+        _ => {}
     })?;
-    emit(conns.finish());
+    emit(table.finish());
     Ok(ReadOutcome {
         summary,
         stats,
-        streams: numbering.streams(),
-        late_packets: conns.late_packets,
+        streams: table.streams(),
+        late_packets: table.late_packets(),
     })
 }
 
@@ -213,8 +199,7 @@ const KEEP_BEHIND_PER_WORKER: usize = (QUEUE + 2) * BATCH * 1536;
 struct Numbered<'m> {
     seg: link::TcpSegment<'m>,
     at: At,
-    stream: u64,
-    new: bool,
+    id: Assigned,
 }
 
 enum ToWorker<'m> {
@@ -242,7 +227,7 @@ fn worker(
         let out = match msg {
             ToWorker::Packets(list) => {
                 for p in list {
-                    conns.packet(&p.seg, p.at, p.stream, p.new);
+                    conns.packet(&p.seg, p.at, p.id);
                 }
                 continue;
             }
@@ -308,17 +293,18 @@ fn parallel(
             // Workers trail the reader by at most their queues (16 batches of 512 packets).
             let keep_behind = KEEP_BEHIND_PER_WORKER.saturating_mul(jobs);
             let summary = capture::read_mapped(path, map, keep_behind, |frame| {
-                let Some(seg) = decode_frame(frame, &mut stats, &mut numbering) else {
-                    return;
+                let seg = match decode_frame(frame, &mut stats) {
+                    Decoded::Tcp(seg) => seg,
+                    Decoded::IcmpQuotedTcp { src, dst } => return numbering.quoted(src, dst),
+                    _ => return,
                 };
-                let (stream, new) = numbering.assign(&seg);
-                let w = (crate::flow::flow_hash(&seg) % jobs as u64) as usize;
+                let id = numbering.assign(&seg);
+                let w = (id.flow % jobs as u64) as usize;
                 if let Some(list) = pending.get_mut(w) {
                     list.push(Numbered {
                         seg,
                         at: At::from(frame),
-                        stream,
-                        new,
+                        id,
                     });
                     if list.len() >= BATCH {
                         send_batch(&to_workers, &mut pending, w);

@@ -493,18 +493,24 @@ fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
 }
 
-/// A hash of a segment's 4-tuple that is the same for both directions: the worker that owns
-/// the flow.
-pub fn flow_hash(seg: &TcpSegment<'_>) -> u64 {
-    hashed(&key(seg.src, seg.dst))
-}
-
 /// A 64-bit hash of a 4-tuple: the numbering remembers every conversation of the capture
 /// (Wireshark never forgets one), so its entries are small (a collision needs ~4 billion
 /// connections).
 fn hashed(k: &Key) -> u64 {
     use std::hash::BuildHasher;
     rustc_hash::FxBuildHasher.hash_one(k)
+}
+
+/// What [`Numbering::assign`] says of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    /// Its `tcp.stream` index.
+    pub stream: u64,
+    /// Whether it starts a new connection.
+    pub new: bool,
+    /// The hash of its 4-tuple, the same for both directions: the key of its connection, and
+    /// which worker owns it.
+    pub flow: u64,
 }
 
 /// What the numbering remembers of a 4-tuple.
@@ -536,7 +542,7 @@ impl Numbering {
     /// The stream of this segment, and whether it starts a new connection (a new 4-tuple, the
     /// first real packet of a reserved one, or a SYN whose ISN differs from that side's base
     /// sequence number: port reuse; a retransmitted SYN keeps its stream).
-    pub fn assign(&mut self, seg: &TcpSegment<'_>) -> (u64, bool) {
+    pub fn assign(&mut self, seg: &TcpSegment<'_>) -> Assigned {
         let k = key(seg.src, seg.dst);
         let lower = seg.src == k.0;
         let fresh = |stream: u64| KeyState {
@@ -546,7 +552,7 @@ impl Numbering {
             reserved: false,
         };
         let h = hashed(&k);
-        match self.keys.get_mut(&h) {
+        let (stream, new) = match self.keys.get_mut(&h) {
             None => {
                 let stream = self.next;
                 self.next += 1;
@@ -570,6 +576,11 @@ impl Numbering {
                     (st.stream, false)
                 }
             }
+        };
+        Assigned {
+            stream,
+            new,
+            flow: h,
         }
     }
 
@@ -599,7 +610,8 @@ impl Numbering {
 /// The live connections one owner holds (the whole file, or one worker's share of the flows).
 #[derive(Debug, Default)]
 pub struct Connections {
-    live: rustc_hash::FxHashMap<Key, Box<Conn>>,
+    /// By [`Assigned::flow`].
+    live: rustc_hash::FxHashMap<u64, Box<Conn>>,
     /// Session secrets for decryption, if the user has them.
     keylog: Option<Arc<KeyLog>>,
     /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep. (Boxes
@@ -620,16 +632,15 @@ impl Connections {
     }
 
     /// One segment, numbered by [`Numbering::assign`].
-    pub fn packet(&mut self, seg: &TcpSegment<'_>, at: At, stream: u64, new: bool) {
-        let k = key(seg.src, seg.dst);
-        if new {
-            let mut c = Box::new(Conn::new(stream, seg, at, self.keylog.as_ref()));
+    pub fn packet(&mut self, seg: &TcpSegment<'_>, at: At, id: Assigned) {
+        if id.new {
+            let mut c = Box::new(Conn::new(id.stream, seg, at, self.keylog.as_ref()));
             c.packet(seg, at);
-            if let Some(old) = self.live.insert(k, c) {
+            if let Some(old) = self.live.insert(id.flow, c) {
                 self.replaced.push(old);
             }
         } else {
-            match self.live.get_mut(&k) {
+            match self.live.get_mut(&id.flow) {
                 Some(c) => c.packet(seg, at),
                 None => self.late_packets += 1,
             }
@@ -640,7 +651,7 @@ impl Connections {
     /// [`LINGER_SECS`], or silent for [`IDLE_EXPIRY_SECS`]) and those replaced since the last
     /// sweep, in stream order.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<Timeline> {
-        let expired: Vec<Key> = self
+        let expired: Vec<u64> = self
             .live
             .iter()
             .filter(|(_, c)| {
@@ -701,6 +712,14 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
+    /// A table whose connections decrypt the sessions in `keylog`.
+    pub fn with_keylog(keylog: Option<Arc<KeyLog>>) -> Self {
+        FlowTable {
+            conns: Connections::with_keylog(keylog),
+            ..FlowTable::default()
+        }
+    }
+
     /// Number of `tcp.stream` indices handed out so far.
     pub fn streams(&self) -> u64 {
         self.numbering.streams()
@@ -711,28 +730,27 @@ impl FlowTable {
         self.conns.late_packets
     }
 
-    /// One TCP segment; connections that finish are handed to `done` (in batches, in stream
-    /// order, at each sweep).
+    /// One TCP segment; the connections a sweep finalises are handed to `done` as one batch,
+    /// in stream order.
     pub fn packet(
         &mut self,
         seg: &TcpSegment<'_>,
         frame: &Frame<'_>,
-        done: &mut dyn FnMut(Timeline),
+        done: &mut dyn FnMut(Vec<Timeline>),
     ) {
-        let (stream, new) = self.numbering.assign(seg);
-        self.conns.packet(seg, At::from(frame), stream, new);
+        let id = self.numbering.assign(seg);
+        self.conns.packet(seg, At::from(frame), id);
         if self.clock.due(frame.time) {
-            for t in self.conns.sweep(frame.time) {
-                done(t);
+            let batch = self.conns.sweep(frame.time);
+            if !batch.is_empty() {
+                done(batch);
             }
         }
     }
 
     /// End of the capture: every remaining connection is finalised, in stream order.
-    pub fn finish(&mut self, done: &mut dyn FnMut(Timeline)) {
-        for t in self.conns.finish() {
-            done(t);
-        }
+    pub fn finish(&mut self) -> Vec<Timeline> {
+        self.conns.finish()
     }
 
     /// A TCP 4-tuple quoted in an ICMP error: takes a stream index if the 4-tuple is new.
@@ -792,26 +810,26 @@ mod tests {
     #[test]
     fn retransmitted_syn_keeps_stream_new_isn_opens_one() {
         let mut t = FlowTable::default();
-        let mut done = Vec::new();
-        t.packet(&seg(C, S, 100, SYN, b""), &frame(1, 0), &mut |x| {
-            done.push(x)
+        let mut done: Vec<Timeline> = Vec::new();
+        t.packet(&seg(C, S, 100, SYN, b""), &frame(1, 0), &mut |b| {
+            done.extend(b)
         });
-        t.packet(&seg(C, S, 100, SYN, b""), &frame(2, 1), &mut |x| {
-            done.push(x)
+        t.packet(&seg(C, S, 100, SYN, b""), &frame(2, 1), &mut |b| {
+            done.extend(b)
         });
         assert_eq!(t.streams(), 1);
-        t.packet(&seg(S, C, 900, SYNACK, b""), &frame(3, 1), &mut |x| {
-            done.push(x)
+        t.packet(&seg(S, C, 900, SYNACK, b""), &frame(3, 1), &mut |b| {
+            done.extend(b)
         });
         t.packet(
             &seg(C, S, 101, TcpFlags::RST, b""),
             &frame(4, 2),
-            &mut |x| done.push(x),
+            &mut |b| done.extend(b),
         );
         // Same 4-tuple, new ISN: port reuse → stream 1; stream 0 is replaced and finalised at
         // the sweep that follows (sweeps run every second of capture time).
-        t.packet(&seg(C, S, 5000, SYN, b""), &frame(5, 3), &mut |x| {
-            done.push(x)
+        t.packet(&seg(C, S, 5000, SYN, b""), &frame(5, 3), &mut |b| {
+            done.extend(b)
         });
         assert_eq!(t.streams(), 2);
         assert_eq!(done.len(), 1);
@@ -820,7 +838,7 @@ mod tests {
             == EventKind::Syn {
                 retransmission: true
             }));
-        t.finish(&mut |x| done.push(x));
+        done.extend(t.finish());
         assert_eq!(done[1].stream, 1);
         assert_eq!(done[1].first_frame, 5);
     }
@@ -828,15 +846,15 @@ mod tests {
     #[test]
     fn quoted_tcp_reserves_an_index_used_by_later_packets() {
         let mut t = FlowTable::default();
-        let mut done = Vec::new();
+        let mut done: Vec<Timeline> = Vec::new();
         t.quoted(C.parse().expect("addr"), S.parse().expect("addr"));
-        t.packet(&seg("10.0.0.3:1", S, 1, SYN, b""), &frame(1, 0), &mut |x| {
-            done.push(x)
+        t.packet(&seg("10.0.0.3:1", S, 1, SYN, b""), &frame(1, 0), &mut |b| {
+            done.extend(b)
         });
-        t.packet(&seg(S, C, 7, ACK, b"x"), &frame(2, 0), &mut |x| {
-            done.push(x)
+        t.packet(&seg(S, C, 7, ACK, b"x"), &frame(2, 0), &mut |b| {
+            done.extend(b)
         });
-        t.finish(&mut |x| done.push(x));
+        done.extend(t.finish());
         let streams: Vec<(u64, u64)> = done.iter().map(|d| (d.stream, d.first_frame)).collect();
         assert_eq!(streams, vec![(0, 2), (1, 1)]);
     }
@@ -845,11 +863,11 @@ mod tests {
     #[test]
     fn client_without_syn_is_the_higher_port_side() {
         let mut t = FlowTable::default();
-        let mut done = Vec::new();
-        t.packet(&seg(S, C, 7, ACK, b"abc"), &frame(1, 0), &mut |x| {
-            done.push(x)
+        let mut done: Vec<Timeline> = Vec::new();
+        t.packet(&seg(S, C, 7, ACK, b"abc"), &frame(1, 0), &mut |b| {
+            done.extend(b)
         });
-        t.finish(&mut |x| done.push(x));
+        done.extend(t.finish());
         assert_eq!(done[0].client.to_string(), C);
         assert_eq!(done[0].role_basis, RoleBasis::Port);
         assert!(done[0].midstream);
@@ -859,21 +877,21 @@ mod tests {
     #[test]
     fn long_silence_is_an_event_not_a_new_connection() {
         let mut t = FlowTable::default();
-        let mut done = Vec::new();
-        t.packet(&seg(C, S, 100, SYN, b""), &frame(1, 0), &mut |x| {
-            done.push(x)
+        let mut done: Vec<Timeline> = Vec::new();
+        t.packet(&seg(C, S, 100, SYN, b""), &frame(1, 0), &mut |b| {
+            done.extend(b)
         });
-        t.packet(&seg(S, C, 900, SYNACK, b""), &frame(2, 0), &mut |x| {
-            done.push(x)
+        t.packet(&seg(S, C, 900, SYNACK, b""), &frame(2, 0), &mut |b| {
+            done.extend(b)
         });
         // 350 s of silence, then the server closes.
         t.packet(
             &seg(S, C, 901, TcpFlags::FIN | ACK, b""),
             &frame(3, 350),
-            &mut |x| done.push(x),
+            &mut |b| done.extend(b),
         );
         assert!(done.is_empty(), "finalised during an idle gap");
-        t.finish(&mut |x| done.push(x));
+        done.extend(t.finish());
         assert_eq!(done.len(), 1);
         assert!(done[0].events.iter().any(|e| matches!(
             e.kind,
