@@ -116,35 +116,35 @@ struct Interface {
     offset_secs: i64,
 }
 
-/// A reader that ends (returns 0) at the first read error instead of failing, and remembers
-/// the error: a gzip stream cut short or damaged still yields the packets decompressed before
-/// the damage (partial results), and the error becomes a warning.
+/// Where an [`EndAtError`] reader stopped: offset in decompressed bytes, and the error. Shared
+/// between the reader (which the capture parser owns) and whoever opened it.
+pub type StreamFault = std::sync::Arc<std::sync::Mutex<Option<(u64, String)>>>;
+
+/// A reader that ends (returns 0) at the first read error instead of failing, and records the
+/// error in its [`StreamFault`]: a gzip stream cut short or damaged still yields the packets
+/// decompressed before the damage (partial results), and the error becomes a warning.
 pub struct EndAtError<R> {
     inner: R,
     produced: u64,
-    failed: bool,
+    fault: StreamFault,
 }
 
 impl<R: Read> EndAtError<R> {
-    pub fn new(inner: R) -> Self {
+    pub fn new(inner: R, fault: StreamFault) -> Self {
         EndAtError {
             inner,
             produced: 0,
-            failed: false,
+            fault,
         }
     }
 }
 
-thread_local! {
-    /// The error the last [`EndAtError`] of this thread stopped at (offset in decompressed
-    /// bytes, message), picked up by [`read_capture`].
-    static LAST_STREAM_ERROR: std::cell::RefCell<Option<(u64, String)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
 impl<R: Read> Read for EndAtError<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.failed {
+        let Ok(mut fault) = self.fault.lock() else {
+            return Ok(0);
+        };
+        if fault.is_some() {
             return Ok(0);
         }
         match self.inner.read(buf) {
@@ -154,9 +154,7 @@ impl<R: Read> Read for EndAtError<R> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
             Err(e) => {
-                self.failed = true;
-                let note = (self.produced, e.to_string());
-                LAST_STREAM_ERROR.with(|l| *l.borrow_mut() = Some(note));
+                *fault = Some((self.produced, e.to_string()));
                 Ok(0)
             }
         }
@@ -166,6 +164,14 @@ impl<R: Read> Read for EndAtError<R> {
 /// Opens `path` (`-` is standard input) and returns a reader over its bytes, gunzipped on the fly
 /// when the content starts with the gzip magic.
 pub fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
+    let (input, fault) = open_tracked(path)?;
+    Ok((input, fault.is_some()))
+}
+
+/// [`open`], and for a gzip stream the [`StreamFault`] that says where it broke off, if it did.
+pub fn open_tracked(
+    path: &Path,
+) -> Result<(Box<dyn Read + Send>, Option<StreamFault>), CaptureError> {
     let err = |reason: String| CaptureError {
         path: path.to_path_buf(),
         offset: 0,
@@ -181,9 +187,10 @@ pub fn open(path: &Path) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
         std::io::BufRead::fill_buf(&mut buffered).map_err(|e| err(format!("cannot read: {e}")))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::MultiGzDecoder::new(buffered);
-        Ok((Box::new(EndAtError::new(gz)), true))
+        let fault = StreamFault::default();
+        Ok((Box::new(EndAtError::new(gz, fault.clone())), Some(fault)))
     } else {
-        Ok((Box::new(buffered), false))
+        Ok((Box::new(buffered), None))
     }
 }
 
@@ -193,20 +200,20 @@ pub fn read_capture(
     path: &Path,
     mut on_frame: impl FnMut(&Frame<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
-    LAST_STREAM_ERROR.with(|l| *l.borrow_mut() = None);
     if let Some(map) = map_classic_pcap(path) {
         let mut summary = CaptureSummary::default();
         read_mapped_pcap(path, &map, 0, &mut summary, &mut on_frame)?;
         drop(map);
         return Ok(summary);
     }
-    let (input, compressed) = open(path)?;
+    let (input, fault) = open_tracked(path)?;
     let mut summary = CaptureSummary {
-        compressed,
+        compressed: fault.is_some(),
         ..CaptureSummary::default()
     };
     let result = read_stream(path, input, &mut summary, &mut on_frame);
-    if let Some((offset, msg)) = LAST_STREAM_ERROR.with(|l| l.borrow_mut().take()) {
+    let broke_off = fault.and_then(|f| f.lock().ok().and_then(|mut g| g.take()));
+    if let Some((offset, msg)) = broke_off {
         summary.warnings.push(CaptureWarning {
             offset,
             message: format!(
