@@ -29,16 +29,34 @@ pub struct WsSummary {
     pub closes: Vec<(u64, Dir, Option<u16>)>,
 }
 
-/// Pairs requests with responses in order (keep-alive, pipelining).
+/// An [`HttpExchange`] borrowed from the timeline (what the rules read).
+#[derive(Clone, Copy, Debug)]
+pub struct HttpExchangeRef<'a> {
+    pub request: Option<(u64, Timestamp, &'a crate::http::RequestInfo)>,
+    pub response: Option<(u64, Timestamp, &'a crate::http::ResponseInfo)>,
+}
+
+/// The exchanges of a connection, owned (for the report).
 pub fn http_exchanges(t: &Timeline) -> Vec<HttpExchange> {
-    let mut out: Vec<HttpExchange> = Vec::new();
+    pair_http(t)
+        .into_iter()
+        .map(|x| HttpExchange {
+            request: x.request.map(|(f, at, r)| (f, at, r.clone())),
+            response: x.response.map(|(f, at, r)| (f, at, r.clone())),
+        })
+        .collect()
+}
+
+/// Pairs requests with responses in order (keep-alive, pipelining).
+pub fn pair_http(t: &Timeline) -> Vec<HttpExchangeRef<'_>> {
+    let mut out: Vec<HttpExchangeRef<'_>> = Vec::new();
     let mut waiting: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     for e in &t.events {
         match &e.kind {
             EventKind::HttpRequest(r) => {
                 waiting.push_back(out.len());
-                out.push(HttpExchange {
-                    request: Some((e.frame, e.time, (**r).clone())),
+                out.push(HttpExchangeRef {
+                    request: Some((e.frame, e.time, &**r)),
                     response: None,
                 });
             }
@@ -52,13 +70,13 @@ pub fn http_exchanges(t: &Timeline) -> Vec<HttpExchange> {
                 match slot {
                     Some(i) if !interim => {
                         if let Some(x) = out.get_mut(i) {
-                            x.response = Some((e.frame, e.time, (**r).clone()));
+                            x.response = Some((e.frame, e.time, &**r));
                         }
                     }
                     Some(_) => {}
-                    None => out.push(HttpExchange {
+                    None => out.push(HttpExchangeRef {
                         request: None,
-                        response: Some((e.frame, e.time, (**r).clone())),
+                        response: Some((e.frame, e.time, &**r)),
                     }),
                 }
             }

@@ -4,7 +4,7 @@
 
 use super::{Context, Finding, RuleId, Severity, fmt_secs, has};
 use crate::http::websocket::expected_accept;
-use crate::report::http_exchanges;
+use crate::report::pair_http;
 use crate::timeline::{Dir, Event, EventKind, Timeline};
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
@@ -121,7 +121,7 @@ fn find_event(t: &Timeline, frame: u64, want_request: bool) -> Option<&Event> {
 }
 
 fn httpsys(t: &Timeline, out: &mut Vec<Finding>) {
-    let xs = http_exchanges(t);
+    let xs = pair_http(t);
     let hits: Vec<_> = xs
         .iter()
         .filter(|x| {
@@ -347,7 +347,7 @@ pub fn correlate(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
     if has(out, RuleId::ProxyErrorStatus) || has(out, RuleId::HttpsysNoSite) {
         return;
     }
-    for x in http_exchanges(t) {
+    for x in pair_http(t) {
         let Some((rframe, rtime, resp)) = &x.response else {
             continue;
         };
