@@ -434,7 +434,7 @@ fn unanswered(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
     if let Some(c) = client_close {
         ev.push(c);
     }
-    out.push(Finding::new(RuleId::HandshakeTimeout, summary, &ev));
+    out.push(Finding::new(RuleId::HandshakeTimeout, summary, &ev).explains_silence());
 }
 
 fn split_finding(
@@ -489,7 +489,7 @@ fn split_finding(
     let mut ev = vec![ch_ev];
     ev.extend(retrans);
     ev.push(end);
-    let f = Finding::new(RuleId::SplitClienthelloUnanswered, summary, &ev);
+    let f = Finding::new(RuleId::SplitClienthelloUnanswered, summary, &ev).explains_silence();
     out.push(if small_ok > 0 {
         f
     } else {
@@ -616,6 +616,8 @@ fn tls13_client_auth(t: &Timeline, out: &mut Vec<Finding>) {
         if pha { "offered" } else { "did not offer" }
     );
     out.push(
-        Finding::new(RuleId::Tls13ClientAuthUnsupported, summary, &[req, abort]).inferred(true),
+        Finding::new(RuleId::Tls13ClientAuthUnsupported, summary, &[req, abort])
+            .inferred(true)
+            .explains_resets(),
     );
 }

@@ -308,11 +308,7 @@ fn websocket(t: &Timeline, out: &mut Vec<Finding>) {
     if let Some(e) = end {
         ev.push(e);
     }
-    out.push(Finding::new(
-        RuleId::WebsocketNoFramesAfterUpgrade,
-        summary,
-        &ev,
-    ));
+    out.push(Finding::new(RuleId::WebsocketNoFramesAfterUpgrade, summary, &ev).explains_silence());
 }
 
 fn host_sni(t: &Timeline, out: &mut Vec<Finding>) {

@@ -34,20 +34,9 @@ fn label(e: &Event) -> String {
 }
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
-    // A silence that follows an unanswered renegotiation is that rule's story, not a keep-alive
-    // timeout: the finding there already names the timeout.
-    if out.iter().any(|f| {
-        matches!(
-            f.rule,
-            RuleId::UnansweredRenegotiation
-                | RuleId::WebsocketNoFramesAfterUpgrade
-                | RuleId::HandshakeTimeout
-                | RuleId::SplitClienthelloUnanswered
-                | RuleId::HandshakeStallRetransmits
-                | RuleId::SilentIdleDrop
-                | RuleId::TcpNoAnswer
-        )
-    }) {
+    // A silence that is part of another finding's story (an unanswered renegotiation, a
+    // handshake nobody answered, ...) is not a keep-alive timeout: that finding names it.
+    if out.iter().any(|f| f.explains_silence) {
         return;
     }
     for (i, idle) in t.events.iter().enumerate() {

@@ -41,6 +41,12 @@ pub struct Finding {
     pub evidence: Evidence,
     /// Alert frames this finding accounts for (so `tls_alert` stays quiet about them).
     pub explains: Vec<u64>,
+    /// The connection's silences are part of this finding's story (so `idle_timeout_close`
+    /// stays quiet).
+    pub explains_silence: bool,
+    /// The connection's resets are part of this finding's story (so `connection_reset`
+    /// stays quiet).
+    pub explains_resets: bool,
     /// Why the conclusion is less certain than usual (the capture misses part of the
     /// connection), if it is.
     pub low_confidence: Option<String>,
@@ -61,6 +67,8 @@ impl Finding {
             time,
             evidence: Evidence::Seen,
             explains: Vec::new(),
+            explains_silence: false,
+            explains_resets: false,
             low_confidence: None,
         }
     }
@@ -80,6 +88,16 @@ impl Finding {
     }
     pub fn explains(mut self, frames: Vec<u64>) -> Self {
         self.explains = frames;
+        self
+    }
+    /// See [`Finding::explains_silence`].
+    pub fn explains_silence(mut self) -> Self {
+        self.explains_silence = true;
+        self
+    }
+    /// See [`Finding::explains_resets`].
+    pub fn explains_resets(mut self) -> Self {
+        self.explains_resets = true;
         self
     }
 }

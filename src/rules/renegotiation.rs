@@ -159,6 +159,8 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         .collect();
     let f = Finding::new(RuleId::UnansweredRenegotiation, summary, &evidence)
         .explains(explains)
+        .explains_silence()
+        .explains_resets()
         .detail(format!(
             "The server sent its renegotiation request {} after the connection's first packet and then waited {} for a new ClientHello that never came.",
             fmt_secs(req.time.secs_since(t.first_time)),

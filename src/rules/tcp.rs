@@ -2,7 +2,7 @@
 //! captures that miss part of a connection.
 
 use super::timeouts::nearest;
-use super::{Context, Finding, RuleId, Severity, fmt_secs, has};
+use super::{Context, Finding, RuleId, Severity, fmt_secs};
 use crate::timeline::{Dir, Event, EventKind, Timeline};
 
 /// Silences at least this long before a drop count as a middlebox idle expiry.
@@ -55,18 +55,21 @@ pub fn check_connect(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         // One SYN at the very end of a capture proves nothing.
         return;
     }
-    out.push(Finding::new(
-        RuleId::TcpNoAnswer,
-        format!(
-            "{} never answered: {} SYN(s) over {} (frames {}–{}), no SYN/ACK, no RST",
-            t.server,
-            syns.len(),
-            fmt_secs(waited),
-            first.frame,
-            last.frame
-        ),
-        &syns,
-    ));
+    out.push(
+        Finding::new(
+            RuleId::TcpNoAnswer,
+            format!(
+                "{} never answered: {} SYN(s) over {} (frames {}–{}), no SYN/ACK, no RST",
+                t.server,
+                syns.len(),
+                fmt_secs(waited),
+                first.frame,
+                last.frame
+            ),
+            &syns,
+        )
+        .explains_silence(),
+    );
 }
 
 /// Problems of an established connection.
@@ -137,7 +140,7 @@ fn stall(t: &Timeline, out: &mut Vec<Finding>) {
             end.map_or(String::new(), |e| format!("; the {} gave up ({} frame {})", e.dir.sender(), if matches!(e.kind, EventKind::Rst) { "RST," } else { "FIN," }, e.frame))
         ),
         &ev,
-    ));
+    ).explains_silence());
 }
 
 fn zero_window(t: &Timeline, out: &mut Vec<Finding>) {
@@ -186,7 +189,7 @@ fn zero_window(t: &Timeline, out: &mut Vec<Finding>) {
                 z.dir.receiver()
             ),
             &ev,
-        ));
+        ).explains_resets());
         return;
     }
 }
@@ -264,11 +267,9 @@ fn stale_reuse(t: &Timeline, out: &mut Vec<Finding>) {
             closer.sender()
         ));
     }
-    out.push(Finding::new(
-        RuleId::StaleConnectionReuse,
-        summary,
-        &[close, data, rst],
-    ));
+    out.push(
+        Finding::new(RuleId::StaleConnectionReuse, summary, &[close, data, rst]).explains_resets(),
+    );
 }
 
 fn silent_drop(t: &Timeline, out: &mut Vec<Finding>) {
@@ -326,7 +327,12 @@ fn silent_drop(t: &Timeline, out: &mut Vec<Finding>) {
         }) {
             summary.push_str(&format!("; consistent with {}", k.what));
         }
-        out.push(Finding::new(RuleId::SilentIdleDrop, summary, &ev).inferred(true));
+        out.push(
+            Finding::new(RuleId::SilentIdleDrop, summary, &ev)
+                .inferred(true)
+                .explains_silence()
+                .explains_resets(),
+        );
         return;
     }
 }
@@ -335,17 +341,8 @@ fn resets(t: &Timeline, out: &mut Vec<Finding>) {
     if !t.handshake_complete() {
         return;
     }
-    // Resets another rule already explains.
-    for r in [
-        RuleId::StaleConnectionReuse,
-        RuleId::SilentIdleDrop,
-        RuleId::UnansweredRenegotiation,
-        RuleId::Tls13ClientAuthUnsupported,
-        RuleId::ZeroWindowStall,
-    ] {
-        if has(out, r) {
-            return;
-        }
+    if out.iter().any(|f| f.explains_resets) {
+        return;
     }
     let Some((i, rst)) = t.position(|e| matches!(e.kind, EventKind::Rst)) else {
         return;
