@@ -44,8 +44,8 @@ pub struct Finding {
     /// The connection's silences are part of this finding's story (so `idle_timeout_close`
     /// stays quiet).
     pub explains_silence: bool,
-    /// The connection's resets are part of this finding's story (so `connection_reset`
-    /// stays quiet).
+    /// The connection's resets are part of this finding's story (so the `*_reset_midstream` rules
+    /// stay quiet).
     pub explains_resets: bool,
     /// Why the conclusion is less certain than usual (the capture misses part of the
     /// connection), if it is.
