@@ -9,7 +9,7 @@
 //! must all match.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use crate::report::{ConnReport, FileReport};
 use crate::rules::Finding;
@@ -141,10 +141,6 @@ pub struct Filter {
     pub min_severity: Option<Severity>,
 }
 
-fn endpoint(s: &str) -> Option<SocketAddr> {
-    s.parse().ok()
-}
-
 impl Filter {
     /// True when the filter keeps everything.
     pub fn is_empty(&self) -> bool {
@@ -157,7 +153,7 @@ impl Filter {
 
     /// The connection filters (`--sni`, `--host`, `--port`).
     pub fn keeps_conn(&self, c: &ConnReport) -> bool {
-        let ends = [endpoint(&c.client), endpoint(&c.server)];
+        let ends = [c.client, c.server];
         let sni_ok = self.sni.is_empty()
             || c.sni
                 .as_deref()
@@ -165,12 +161,10 @@ impl Filter {
         let host_ok = self.hosts.is_empty()
             || ends
                 .iter()
-                .flatten()
                 .any(|a| self.hosts.iter().any(|h| h.contains(a.ip())));
         let port_ok = self.ports.is_empty()
             || ends
                 .iter()
-                .flatten()
                 .any(|a| self.ports.contains(&a.port()));
         sni_ok && host_ok && port_ok
     }

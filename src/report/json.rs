@@ -8,6 +8,42 @@ use crate::capture::linktype_name;
 use crate::rules::Finding;
 use crate::timeline::DirStats;
 
+/// Serialises a value as the JSON string of its `Display` form, escaped as it is written
+/// (no intermediate `String`).
+pub struct Shown<T>(pub T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// A rule's explanation followed by this connection's facts (see [`Finding::detail`]).
+pub struct Explanation<'a> {
+    pub text: &'static str,
+    pub detail: Option<&'a str>,
+}
+
+impl std::fmt::Display for Explanation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text)?;
+        if let Some(d) = self.detail {
+            f.write_str(" ")?;
+            f.write_str(d)?;
+        }
+        Ok(())
+    }
+}
+
+/// The Wireshark display filter that opens a connection: `tcp.stream eq N`.
+pub struct StreamFilter(pub u64);
+
+impl std::fmt::Display for StreamFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tcp.stream eq {}", self.0)
+    }
+}
+
 #[derive(Serialize)]
 pub struct Tool {
     pub name: &'static str,
@@ -73,12 +109,12 @@ pub struct JsonConn<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a str>,
     pub stream: u64,
-    pub client: &'a str,
-    pub server: &'a str,
+    pub client: Shown<&'a std::net::SocketAddr>,
+    pub server: Shown<&'a std::net::SocketAddr>,
     pub sni: Option<&'a str>,
     pub alpn: Option<&'a str>,
     pub alpn_offered: &'a [String],
-    pub tls_version: Option<&'a str>,
+    pub tls_version: Option<Shown<crate::tls::TlsVersion>>,
     pub cipher: Option<&'a str>,
     pub outcome: &'static str,
     pub first_frame: u64,
@@ -140,12 +176,12 @@ pub struct JsonFinding<'a> {
     pub rule: &'static str,
     pub severity: &'static str,
     pub summary: &'a str,
-    pub explanation: String,
+    pub explanation: Shown<Explanation<'a>>,
     pub fix: &'static str,
     pub frames: &'a [u64],
     pub time: f64,
     pub evidence: &'static str,
-    pub filter: String,
+    pub filter: Shown<StreamFilter>,
     /// "high", or "low" when the capture misses part of the connection.
     pub confidence: &'static str,
     /// Why the confidence is low (null when high).
@@ -154,15 +190,14 @@ pub struct JsonFinding<'a> {
 
 pub fn finding<'a>(c: &ConnReport, f: &'a Finding) -> JsonFinding<'a> {
     let meta = f.rule.meta();
-    let explanation = match &f.detail {
-        Some(d) => format!("{} {}", meta.explanation, d),
-        None => meta.explanation.to_string(),
-    };
     JsonFinding {
         rule: meta.name,
         severity: f.severity.as_str(),
         summary: &f.summary,
-        explanation,
+        explanation: Shown(Explanation {
+            text: meta.explanation,
+            detail: f.detail.as_deref(),
+        }),
         fix: meta.fix,
         frames: &f.frames,
         time: f.time.as_secs_f64(),
@@ -170,7 +205,7 @@ pub fn finding<'a>(c: &ConnReport, f: &'a Finding) -> JsonFinding<'a> {
             crate::rules::Evidence::Seen => "seen",
             crate::rules::Evidence::Inferred => "inferred",
         },
-        filter: format!("tcp.stream eq {}", c.stream),
+        filter: Shown(StreamFilter(c.stream)),
         confidence: if f.low_confidence.is_some() {
             "low"
         } else {
@@ -184,12 +219,12 @@ pub fn conn<'a>(c: &'a ConnReport, path: Option<&'a str>) -> JsonConn<'a> {
     JsonConn {
         path,
         stream: c.stream,
-        client: &c.client,
-        server: &c.server,
+        client: Shown(&c.client),
+        server: Shown(&c.server),
         sni: c.sni.as_deref(),
         alpn: c.alpn.as_deref(),
         alpn_offered: &c.alpn_offered,
-        tls_version: c.tls_version.as_deref(),
+        tls_version: c.tls_version.map(Shown),
         cipher: c.cipher.as_deref(),
         outcome: c.outcome.as_str(),
         first_frame: c.first_frame,

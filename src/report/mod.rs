@@ -117,14 +117,14 @@ pub fn ws_summary(t: &Timeline) -> Option<WsSummary> {
 #[derive(Clone, Debug)]
 pub struct ConnReport {
     pub stream: u64,
-    pub client: String,
-    pub server: String,
+    pub client: std::net::SocketAddr,
+    pub server: std::net::SocketAddr,
     pub sni: Option<String>,
     /// The ALPN protocol the server selected, else the client's offer joined by ",".
     pub alpn: Option<String>,
     pub alpn_offered: Vec<String>,
-    pub tls_version: Option<String>,
-    pub cipher: Option<String>,
+    pub tls_version: Option<crate::tls::TlsVersion>,
+    pub cipher: Option<std::borrow::Cow<'static, str>>,
     pub outcome: Outcome,
     pub first_frame: u64,
     pub last_frame: u64,
@@ -144,12 +144,12 @@ impl ConnReport {
         let sh = t.server_hello().map(|(_, sh)| sh);
         ConnReport {
             stream: t.stream,
-            client: t.client.to_string(),
-            server: t.server.to_string(),
+            client: t.client,
+            server: t.server,
             sni: t.sni().map(str::to_string),
             alpn: sh.and_then(|s| s.alpn.clone()),
             alpn_offered: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
-            tls_version: sh.map(|s| s.version.to_string()),
+            tls_version: sh.map(|s| s.version),
             cipher: sh.filter(|s| s.cipher != 0).map(|s| cipher_name(s.cipher)),
             outcome: t.outcome(),
             first_frame: t.first_frame,

@@ -228,8 +228,9 @@ pub fn render(r: &FileReport, d: &Digest) -> String {
             c.stream.to_string(),
             format!("{} → {}", c.client, c.server),
             c.sni.clone().unwrap_or_else(|| "-".into()),
-            c.tls_version.clone().unwrap_or_else(|| "-".into()),
-            c.cipher.clone().unwrap_or_else(|| "-".into()),
+            c.tls_version
+                .map_or_else(|| "-".to_string(), |v| v.to_string()),
+            c.cipher.as_deref().unwrap_or("-").to_string(),
             c.outcome.to_string(),
             if c.transcript.chars().count() > 40 {
                 format!("{}…", c.transcript.chars().take(40).collect::<String>())

@@ -37,7 +37,7 @@ fn suites(ch: &ClientHelloInfo) -> String {
         .iter()
         .filter(|c| !is_grease(**c) && **c != 0x00ff && **c != 0x5600)
         .take(12)
-        .map(|c| cipher_name(*c))
+        .map(|c| cipher_name(*c).into_owned())
         .collect();
     let total = ch.cipher_suites.iter().filter(|c| !is_grease(**c)).count();
     if total > names.len() {

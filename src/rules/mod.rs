@@ -154,7 +154,7 @@ impl Context {
                 s.ok_example = Some((
                     t.stream,
                     sh.version.to_string(),
-                    crate::tls::cipher_name(sh.cipher),
+                    crate::tls::cipher_name(sh.cipher).into_owned(),
                 ));
             }
             if t.client_hello().is_some_and(|(_, ch)| ch.segments <= 1) {

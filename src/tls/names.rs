@@ -89,11 +89,11 @@ pub fn alert_name(code: u8) -> String {
 }
 
 /// The IANA name of a cipher suite, or its hex value.
-pub fn cipher_name(id: u16) -> String {
+pub fn cipher_name(id: u16) -> std::borrow::Cow<'static, str> {
     match tls_parser::TlsCipherSuite::from_id(id) {
-        Some(cs) => cs.name.to_string(),
-        None if is_grease(id) => format!("GREASE 0x{id:04x}"),
-        None => format!("0x{id:04x}"),
+        Some(cs) => cs.name.into(),
+        None if is_grease(id) => format!("GREASE 0x{id:04x}").into(),
+        None => format!("0x{id:04x}").into(),
     }
 }
 
