@@ -13,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use crate::capture::Timestamp;
 use crate::flow::{Assigned, At, Connections, FlowTable, Numbering, SweepClock};
 use crate::report::{ConnReport, FileReport};
-use crate::rules::{self, Context};
+use crate::rules::{self, Context, FailureNote, Finding, Observation};
 use crate::timeline::Timeline;
 use crate::tls::decrypt::KeyLog;
 
@@ -98,15 +98,32 @@ pub fn analyze_with(
     opts: &Options,
     on_conn: &mut dyn FnMut(&Timeline, ConnReport),
 ) -> Result<FileReport, CaptureError> {
+    analyze_rendered(path, opts, &|t, c| (t, c), &mut |(t, c)| on_conn(&t, c))
+}
+
+/// Turns a finished connection and its report into what the caller keeps (a JSON line, a
+/// filtered report, ...). With `--jobs` it runs on the worker threads.
+pub type Render<'r, R> = dyn Fn(Timeline, ConnReport) -> R + Sync + 'r;
+
+/// The general form: each finished connection is checked, reported and handed to `render`
+/// (on a worker thread when `opts.jobs > 1`), and `sink` receives the results in the order of
+/// [`analyze_file`] (batches as connections are finalised, each batch in `tcp.stream` order),
+/// the same for any number of jobs.
+pub fn analyze_rendered<R: Send>(
+    path: &Path,
+    opts: &Options,
+    render: &Render<'_, R>,
+    sink: &mut dyn FnMut(R),
+) -> Result<FileReport, CaptureError> {
     let keylog = find_keylog(path, opts.keylog.as_deref())?;
     let mut ctx = Context::default();
-    let mut emit = |batch: Vec<Timeline>| process(batch, &mut ctx, on_conn);
+    let mut emit = |batch: Vec<Item<R>>| settle(batch, &mut ctx, render, sink);
     let jobs = opts.jobs;
     let outcome = match (jobs > 1)
         .then(|| capture::map_classic_pcap(path))
         .flatten()
     {
-        Some(map) => parallel(path, &map, jobs, keylog, &mut emit)?,
+        Some(map) => parallel(path, &map, jobs, keylog, render, &mut emit)?,
         None => sequential(path, keylog, &mut emit)?,
     };
     Ok(report_of(path, outcome))
@@ -121,32 +138,97 @@ struct ReadOutcome {
     late_packets: u64,
 }
 
-/// Rules for a batch of connections finalised together, then the report of each.
-fn process(
-    batch: Vec<Timeline>,
+/// A finished connection on its way to the sink.
+enum Item<R> {
+    /// Checked and rendered by a worker against an empty [`Context`] that no rule read, so the
+    /// findings are those the real context gives; what the context needs from the connection
+    /// travels with it.
+    Done {
+        stream: u64,
+        observation: Observation,
+        notes: Vec<FailureNote>,
+        out: R,
+    },
+    /// To be checked against the real context, in stream order.
+    Open(Timeline),
+}
+
+impl<R> Item<R> {
+    fn stream(&self) -> u64 {
+        match self {
+            Item::Done { stream, .. } => *stream,
+            Item::Open(t) => t.stream,
+        }
+    }
+}
+
+/// A worker's attempt at a connection: final unless a rule needs other connections.
+fn precheck<R>(t: Timeline, empty: &Context, render: &Render<'_, R>) -> Item<R> {
+    let mut findings = rules::run(&t, empty);
+    if empty.take_consulted() {
+        return Item::Open(t);
+    }
+    rules::correlate(&t, empty, &mut findings);
+    if empty.take_consulted() {
+        return Item::Open(t);
+    }
+    let observation = Observation::of(&t);
+    let notes = rules::failure_notes(&t, &findings);
+    let stream = t.stream;
+    let report = ConnReport::new(&t, findings);
+    Item::Done {
+        stream,
+        observation,
+        notes,
+        out: render(t, report),
+    }
+}
+
+/// Rules for a batch of connections finalised together (in stream order), then the report of
+/// each. Open items are checked here; done ones only feed the context.
+fn settle<R>(
+    batch: Vec<Item<R>>,
     ctx: &mut Context,
-    on_conn: &mut dyn FnMut(&Timeline, ConnReport),
+    render: &Render<'_, R>,
+    sink: &mut dyn FnMut(R),
 ) {
     // Summaries first, so that connections finishing together see each other.
-    for t in &batch {
-        ctx.observe(t);
+    for item in &batch {
+        match item {
+            Item::Done { observation, .. } => ctx.observe_note(observation),
+            Item::Open(t) => ctx.observe(t),
+        }
     }
-    let mut checked: Vec<(Timeline, Vec<rules::Finding>)> = batch
+    let mut checked: Vec<(Item<R>, Vec<Finding>)> = batch
         .into_iter()
-        .map(|t| {
-            let f = rules::run(&t, ctx);
-            (t, f)
+        .map(|item| {
+            let f = match &item {
+                Item::Open(t) => rules::run(t, ctx),
+                Item::Done { .. } => Vec::new(),
+            };
+            (item, f)
         })
         .collect();
-    for (t, f) in &checked {
-        ctx.record(t, f);
+    for (item, f) in &mut checked {
+        match item {
+            Item::Done { notes, .. } => ctx.record_notes(std::mem::take(notes)),
+            Item::Open(t) => ctx.record(t, f),
+        }
     }
-    for (t, f) in &mut checked {
-        rules::correlate(t, ctx, f);
+    for (item, f) in &mut checked {
+        if let Item::Open(t) = item {
+            rules::correlate(t, ctx, f);
+        }
     }
-    for (t, findings) in checked {
-        let report = ConnReport::new(&t, findings);
-        on_conn(&t, report);
+    ctx.take_consulted();
+    for (item, f) in checked {
+        match item {
+            Item::Done { out, .. } => sink(out),
+            Item::Open(t) => {
+                let report = ConnReport::new(&t, f);
+                sink(render(t, report));
+            }
+        }
     }
 }
 
@@ -166,19 +248,20 @@ fn decode_frame<'a>(frame: &capture::Frame<'a>, stats: &mut DecodeStats) -> Deco
 }
 
 /// One thread: a [`FlowTable`] numbers, tracks and sweeps.
-fn sequential(
+fn sequential<R>(
     path: &Path,
     keylog: Option<Arc<KeyLog>>,
-    emit: &mut dyn FnMut(Vec<Timeline>),
+    emit: &mut dyn FnMut(Vec<Item<R>>),
 ) -> Result<ReadOutcome, CaptureError> {
     let mut table = FlowTable::with_keylog(keylog);
     let mut stats = DecodeStats::default();
+    let mut open = |batch: Vec<Timeline>| emit(batch.into_iter().map(Item::Open).collect());
     let summary = capture::read_capture(path, |frame| match decode_frame(frame, &mut stats) {
-        Decoded::Tcp(seg) => table.packet(&seg, frame, &mut *emit),
+        Decoded::Tcp(seg) => table.packet(&seg, frame, &mut open),
         Decoded::IcmpQuotedTcp { src, dst } => table.quoted(src, dst),
         _ => {}
     })?;
-    emit(table.finish());
+    open(table.finish());
     Ok(ReadOutcome {
         summary,
         stats,
@@ -211,18 +294,27 @@ enum ToWorker<'m> {
 }
 
 /// A worker's connections finalised at sweep `epoch` (and its late-packet count at the end).
-struct FromWorker {
+struct FromWorker<R> {
     epoch: u64,
-    batch: Vec<Timeline>,
+    batch: Vec<Item<R>>,
     late_packets: u64,
 }
 
-fn worker(
+fn worker<R>(
     rx: mpsc::Receiver<ToWorker<'_>>,
-    tx: mpsc::Sender<FromWorker>,
+    tx: mpsc::Sender<FromWorker<R>>,
     keylog: Option<Arc<KeyLog>>,
+    render: &Render<'_, R>,
 ) {
     let mut conns = Connections::with_keylog(keylog);
+    // Never fed: a rule that reads it marks its connection for the merging thread.
+    let empty = Context::default();
+    let check = |batch: Vec<Timeline>| -> Vec<Item<R>> {
+        batch
+            .into_iter()
+            .map(|t| precheck(t, &empty, render))
+            .collect()
+    };
     for msg in rx {
         let out = match msg {
             ToWorker::Packets(list) => {
@@ -233,12 +325,12 @@ fn worker(
             }
             ToWorker::Sweep(epoch, now) => FromWorker {
                 epoch,
-                batch: conns.sweep(now),
+                batch: check(conns.sweep(now)),
                 late_packets: 0,
             },
             ToWorker::End(epoch) => FromWorker {
                 epoch,
-                batch: conns.finish(),
+                batch: check(conns.finish()),
                 late_packets: conns.late_packets,
             },
         };
@@ -263,23 +355,24 @@ fn send_batch<'m>(
     }
 }
 
-/// A reader thread numbers and dispatches; `jobs` workers track; this thread merges each sweep's
-/// batches in stream order and runs the rules.
-fn parallel(
+/// A reader thread numbers and dispatches; `jobs` workers track, check and render; this thread
+/// merges each sweep's batches in stream order and settles what needs other connections.
+fn parallel<R: Send>(
     path: &Path,
     map: &memmap2::Mmap,
     jobs: usize,
     keylog: Option<Arc<KeyLog>>,
-    emit: &mut dyn FnMut(Vec<Timeline>),
+    render: &Render<'_, R>,
+    emit: &mut dyn FnMut(Vec<Item<R>>),
 ) -> Result<ReadOutcome, CaptureError> {
     std::thread::scope(|s| {
-        let (merge_tx, merge_rx) = mpsc::channel::<FromWorker>();
+        let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
         let mut to_workers = Vec::with_capacity(jobs);
         for _ in 0..jobs {
             let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
             let mtx = merge_tx.clone();
             let keys = keylog.clone();
-            s.spawn(move || worker(rx, mtx, keys));
+            s.spawn(move || worker(rx, mtx, keys, render));
             to_workers.push(tx);
         }
         drop(merge_tx);
@@ -329,7 +422,7 @@ fn parallel(
             summary.map(|summary| (summary, stats, numbering.streams()))
         });
         // Merge: a sweep's batch is complete once every worker has delivered it.
-        let mut waiting: BTreeMap<u64, (usize, Vec<Timeline>)> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, (usize, Vec<Item<R>>)> = BTreeMap::new();
         let mut next = 0u64;
         let mut late_packets = 0u64;
         for msg in merge_rx {
@@ -339,7 +432,7 @@ fn parallel(
             slot.1.extend(msg.batch);
             while waiting.get(&next).is_some_and(|(n, _)| *n == jobs) {
                 if let Some((_, mut batch)) = waiting.remove(&next) {
-                    batch.sort_by_key(|t| t.stream);
+                    batch.sort_by_key(Item::stream);
                     if !batch.is_empty() {
                         emit(batch);
                     }

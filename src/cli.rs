@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analyze::{Options, analyze_collect_with, analyze_with};
+use crate::analyze::{Options, analyze_collect_with, analyze_rendered};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
@@ -376,11 +376,16 @@ fn analyze(
             for (i, path) in files.iter().enumerate() {
                 // Streamed into a digest: only what the report shows is kept in full.
                 let mut digest = table::Digest::new(all);
-                let r = match analyze_with(path, opts, &mut |_, c| {
-                    if let Some(c) = filter.conn(c) {
-                        digest.add(c);
-                    }
-                }) {
+                let r = match analyze_rendered(
+                    path,
+                    opts,
+                    &|_, c| filter.conn(c),
+                    &mut |c| {
+                        if let Some(c) = c {
+                            digest.add(c);
+                        }
+                    },
+                ) {
                     Ok(r) => r,
                     Err(e) => FileReport {
                         path: path.display().to_string(),
@@ -411,16 +416,24 @@ fn analyze(
             for path in files {
                 let p = path.display().to_string();
                 let mut write_err: Option<io::Error> = None;
-                let res = analyze_with(path, opts, &mut |_, c| {
+                // Each line is rendered where the connection was checked (a worker with
+                // `--jobs`); this thread only writes them in order.
+                let render = |_, c| {
+                    let c = filter.conn(c)?;
+                    let mut line = Vec::with_capacity(2048);
+                    let written = serde_json::to_writer(&mut line, &json::conn(&c, Some(&p)));
+                    line.push(b'\n');
+                    Some((c.worst(), written.map(|()| line)))
+                };
+                let res = analyze_rendered(path, opts, &render, &mut |line| {
+                    let Some((severity, line)) = line else { return };
                     if write_err.is_some() {
                         return;
                     }
-                    let Some(c) = filter.conn(c) else { return };
-                    worst = worst.max(c.worst());
-                    let line = json::conn(&c, Some(&p));
-                    if let Err(e) = serde_json::to_writer(&mut out, &line)
+                    worst = worst.max(severity);
+                    if let Err(e) = line
                         .map_err(io::Error::from)
-                        .and_then(|()| writeln!(out))
+                        .and_then(|line| out.write_all(&line))
                     {
                         write_err = Some(e);
                     }

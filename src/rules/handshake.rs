@@ -69,10 +69,12 @@ fn groups(ch: &ClientHelloInfo) -> String {
 /// Rules keyed on a plaintext alert during the handshake.
 fn alert_based(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
     let ch = t.client_hello();
-    let ok_elsewhere = ctx
-        .server(&t.server)
-        .and_then(|s| s.ok_example.clone())
-        .filter(|(stream, _, _)| *stream != t.stream);
+    // Asked only when an alert needs it (a context read is not free with `--jobs`).
+    let ok_elsewhere = || {
+        ctx.server(&t.server)
+            .and_then(|s| s.ok_example.clone())
+            .filter(|(stream, _, _)| *stream != t.stream)
+    };
     for e in &t.events {
         let EventKind::Alert { level, description } = e.kind else {
             continue;
@@ -97,7 +99,7 @@ fn alert_based(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
                     s.push_str(
                         "; inappropriate_fallback: the client retried with a lower version than it supports (a downgrade after an earlier failure)",
                     );
-                } else if let Some((stream, ver, _)) = &ok_elsewhere {
+                } else if let Some((stream, ver, _)) = &ok_elsewhere() {
                     s.push_str(&format!(
                         "; the server accepted {ver} from another client (tcp.stream eq {stream})"
                     ));
@@ -123,7 +125,7 @@ fn alert_based(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
                 if !g.is_empty() {
                     s.push_str(&format!("; groups: {g}"));
                 }
-                if let Some((stream, ver, cipher)) = &ok_elsewhere {
+                if let Some((stream, ver, cipher)) = &ok_elsewhere() {
                     s.push_str(&format!(
                         "; another connection to this server succeeded with {ver} / {cipher} (tcp.stream eq {stream})"
                     ));

@@ -134,80 +134,107 @@ pub struct FailureNote {
 const MAX_FAILURE_NOTES: usize = 4096;
 
 /// Cross-connection context: small per-server summaries, fed as connections finish.
+///
+/// It also remembers whether a rule has read it since [`Context::take_consulted`]: with
+/// `--jobs`, workers check each connection against an empty context, and only the connections
+/// whose rules actually asked it something are checked again, in order, against the real one.
 #[derive(Debug, Default)]
 pub struct Context {
     servers: rustc_hash::FxHashMap<SocketAddr, ServerSummary>,
     failures: std::collections::VecDeque<FailureNote>,
+    consulted: std::cell::Cell<bool>,
+}
+
+/// What [`Context::observe`] takes from a finished connection (small, so that a worker can
+/// hand it over instead of the timeline).
+#[derive(Clone, Debug)]
+pub struct Observation {
+    stream: u64,
+    server: SocketAddr,
+    /// The handshake completed: (version, cipher) when a ServerHello was seen, and whether the
+    /// ClientHello fit in one TCP segment.
+    complete: Option<(Option<(crate::tls::TlsVersion, u16)>, bool)>,
+    /// The SNI of a completed handshake.
+    sni_ok: Option<String>,
+}
+
+impl Observation {
+    pub fn of(t: &Timeline) -> Observation {
+        let complete = t.handshake_complete().then(|| {
+            (
+                t.server_hello().map(|(_, sh)| (sh.version, sh.cipher)),
+                t.client_hello().is_some_and(|(_, ch)| ch.segments <= 1),
+            )
+        });
+        Observation {
+            stream: t.stream,
+            server: t.server,
+            sni_ok: complete.and(t.sni()).map(str::to_string),
+            complete,
+        }
+    }
 }
 
 impl Context {
     /// Adds a finished connection to its server's summary.
     pub fn observe(&mut self, t: &Timeline) {
-        if t.handshake_complete() {
-            let s = self.servers.entry(t.server).or_default();
+        self.observe_note(&Observation::of(t));
+    }
+
+    /// [`Context::observe`] from an [`Observation`].
+    pub fn observe_note(&mut self, o: &Observation) {
+        if let Some((hello, small)) = o.complete {
+            let s = self.servers.entry(o.server).or_default();
             s.ok += 1;
-            if let Some((_, sh)) = t.server_hello()
+            if let Some((version, cipher)) = hello
                 && s.ok_example
                     .as_ref()
-                    .is_none_or(|(st, _, _)| t.stream < *st)
+                    .is_none_or(|(st, _, _)| o.stream < *st)
             {
                 s.ok_example = Some((
-                    t.stream,
-                    sh.version.to_string(),
-                    crate::tls::cipher_name(sh.cipher).into_owned(),
+                    o.stream,
+                    version.to_string(),
+                    crate::tls::cipher_name(cipher).into_owned(),
                 ));
             }
-            if t.client_hello().is_some_and(|(_, ch)| ch.segments <= 1) {
+            if small {
                 s.small_hello_ok += 1;
             }
         }
-        if let Some(sni) = t.sni()
-            && t.handshake_complete()
-        {
-            let s = self.servers.entry(t.server).or_default();
+        if let Some(sni) = &o.sni_ok {
+            let s = self.servers.entry(o.server).or_default();
             s.sni_ok += 1;
             if s.sni_ok_example
                 .as_ref()
-                .is_none_or(|(st, _)| t.stream < *st)
+                .is_none_or(|(st, _)| o.stream < *st)
             {
-                s.sni_ok_example = Some((t.stream, sni.to_string()));
+                s.sni_ok_example = Some((o.stream, sni.clone()));
             }
         }
     }
+
     pub fn server(&self, addr: &SocketAddr) -> Option<&ServerSummary> {
+        self.consulted.set(true);
         self.servers.get(addr)
+    }
+
+    /// True when a rule read this context since the last call (and resets the mark).
+    pub fn take_consulted(&self) -> bool {
+        self.consulted.replace(false)
     }
 
     /// Remembers a connection's error findings (for proxy correlation).
     pub fn record(&mut self, t: &Timeline, findings: &[Finding]) {
-        for f in findings {
-            // Failures and timeouts only: posture findings and notes about the capture explain
-            // no proxy error.
-            if matches!(
-                f.rule,
-                RuleId::ProxyErrorStatus
-                    | RuleId::CaptureIncomplete
-                    | RuleId::DeprecatedProtocol
-                    | RuleId::WeakCipher
-                    | RuleId::InsecureRenegotiation
-                    | RuleId::ResumptionRejected
-                    | RuleId::Renegotiation
-            ) {
-                continue;
-            }
+        self.record_notes(failure_notes(t, findings));
+    }
+
+    /// [`Context::record`] from notes made by [`failure_notes`].
+    pub fn record_notes(&mut self, notes: impl IntoIterator<Item = FailureNote>) {
+        for n in notes {
             if self.failures.len() >= MAX_FAILURE_NOTES {
                 self.failures.pop_front();
             }
-            self.failures.push_back(FailureNote {
-                stream: t.stream,
-                client: t.client,
-                server: t.server,
-                sni: t.sni().map(str::to_ascii_lowercase),
-                time: f.time,
-                frame: f.frames.first().copied().unwrap_or(t.first_frame),
-                rule: f.rule.as_str(),
-                summary: f.summary.clone(),
-            });
+            self.failures.push_back(n);
         }
     }
 
@@ -222,6 +249,7 @@ impl Context {
         since: Timestamp,
         until: Timestamp,
     ) -> Option<FailureNote> {
+        self.consulted.set(true);
         let slack = 500_000_000; // 0.5 s
         self.failures
             .iter()
@@ -231,6 +259,36 @@ impl Context {
             .max_by_key(|n| n.time)
             .cloned()
     }
+}
+
+/// The notes [`Context::record`] keeps of a connection's findings: failures and timeouts only
+/// (posture findings and notes about the capture explain no proxy error).
+pub fn failure_notes(t: &Timeline, findings: &[Finding]) -> Vec<FailureNote> {
+    findings
+        .iter()
+        .filter(|f| {
+            !matches!(
+                f.rule,
+                RuleId::ProxyErrorStatus
+                    | RuleId::CaptureIncomplete
+                    | RuleId::DeprecatedProtocol
+                    | RuleId::WeakCipher
+                    | RuleId::InsecureRenegotiation
+                    | RuleId::ResumptionRejected
+                    | RuleId::Renegotiation
+            )
+        })
+        .map(|f| FailureNote {
+            stream: t.stream,
+            client: t.client,
+            server: t.server,
+            sni: t.sni().map(str::to_ascii_lowercase),
+            time: f.time,
+            frame: f.frames.first().copied().unwrap_or(t.first_frame),
+            rule: f.rule.as_str(),
+            summary: f.summary.clone(),
+        })
+        .collect()
 }
 
 /// A rule family's check.
