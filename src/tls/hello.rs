@@ -114,6 +114,10 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
             41 => info.psk = true,
             _ => {}
         }
+        // Only the extensions read below are parsed (the others would allocate for nothing).
+        if !matches!(t, 0 | 10 | 16 | 35 | 43) {
+            continue;
+        }
         let Ok((_, ext)) = parse_tls_client_hello_extension(whole) else {
             continue;
         };
