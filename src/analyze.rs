@@ -47,12 +47,12 @@ pub fn analyze_timelines(
 /// How to analyse a file.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Worker threads for one file; 0 or 1: one thread. With more, an uncompressed classic
-    /// pcap file is memory-mapped and read by one thread that numbers streams in file order,
+    /// Worker threads for one file; 0 or 1: one thread. With more, an uncompressed pcap or
+    /// pcapng file is memory-mapped and read by one thread that numbers streams in file order,
     /// while `jobs` workers own the connections (both directions of a flow on one worker, by a
     /// hash of its 4-tuple). Sweeps are decided by the reader on the capture's clock and the
     /// connections finalised at a sweep are merged in stream order, so the output is
-    /// byte-identical to one thread. Other inputs (pcapng, gzip, stdin) use one thread.
+    /// byte-identical to one thread. Other inputs (gzip, stdin) use one thread.
     pub jobs: usize,
     /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS with. Without one, a key log beside the
     /// capture (`trace.keylog` for `trace.pcap`, or `trace.pcap.keylog`) is used if present.
@@ -119,10 +119,7 @@ pub fn analyze_rendered<R: Send>(
     let mut ctx = Context::default();
     let mut emit = |batch: Vec<Item<R>>| settle(batch, &mut ctx, render, sink);
     let jobs = opts.jobs;
-    let outcome = match (jobs > 1)
-        .then(|| capture::map_classic_pcap(path))
-        .flatten()
-    {
+    let outcome = match (jobs > 1).then(|| capture::map_capture(path)).flatten() {
         Some(map) => parallel(path, &map, jobs, keylog, render, &mut emit)?,
         None => sequential(path, keylog, &mut emit)?,
     };

@@ -376,16 +376,11 @@ fn analyze(
             for (i, path) in files.iter().enumerate() {
                 // Streamed into a digest: only what the report shows is kept in full.
                 let mut digest = table::Digest::new(all);
-                let r = match analyze_rendered(
-                    path,
-                    opts,
-                    &|_, c| filter.conn(c),
-                    &mut |c| {
-                        if let Some(c) = c {
-                            digest.add(c);
-                        }
-                    },
-                ) {
+                let r = match analyze_rendered(path, opts, &|_, c| filter.conn(c), &mut |c| {
+                    if let Some(c) = c {
+                        digest.add(c);
+                    }
+                }) {
                     Ok(r) => r,
                     Err(e) => FileReport {
                         path: path.display().to_string(),

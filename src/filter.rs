@@ -162,10 +162,7 @@ impl Filter {
             || ends
                 .iter()
                 .any(|a| self.hosts.iter().any(|h| h.contains(a.ip())));
-        let port_ok = self.ports.is_empty()
-            || ends
-                .iter()
-                .any(|a| self.ports.contains(&a.port()));
+        let port_ok = self.ports.is_empty() || ends.iter().any(|a| self.ports.contains(&a.port()));
         sni_ok && host_ok && port_ok
     }
 

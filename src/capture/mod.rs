@@ -200,9 +200,8 @@ pub fn read_capture(
     path: &Path,
     mut on_frame: impl FnMut(&Frame<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
-    if let Some(map) = map_classic_pcap(path) {
-        let mut summary = CaptureSummary::default();
-        read_mapped_pcap(path, &map, 0, &mut summary, &mut on_frame)?;
+    if let Some(map) = map_capture(path) {
+        let summary = read_mapped(path, &map, 0, on_frame)?;
         drop(map);
         return Ok(summary);
     }
@@ -229,10 +228,11 @@ pub fn read_capture(
     result.map(|()| summary)
 }
 
-/// A regular, uncompressed classic-pcap file, memory-mapped: records are then read in place,
-/// without copying them through a read buffer. Anything else (pcapng, gzip, stdin, a pipe)
-/// takes the streaming reader.
-pub fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
+/// A regular, uncompressed capture file (classic pcap or pcapng), memory-mapped: records are
+/// then read in place, without copying them through a read buffer. Anything else (gzip,
+/// stdin, a pipe, a file whose header does not parse) takes the streaming reader, which also
+/// gives the error messages for bad headers.
+pub fn map_capture(path: &Path) -> Option<memmap2::Mmap> {
     if path.as_os_str() == "-" {
         return None;
     }
@@ -245,15 +245,15 @@ pub fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
     // the file while we read it, the kernel raises SIGBUS — the same hazard every mmap-based
     // capture reader (tcpdump -r, Wireshark's) accepts; the file is never written by us.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let magic = map.get(..4)?;
-    let classic = matches!(
-        magic,
+    let usable = match map.get(..4)? {
         [0xd4, 0xc3, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0xc3, 0xd4]
-            | [0x4d, 0x3c, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0x3c, 0x4d]
-    );
-    if !classic {
+        | [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0x4d, 0x3c, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0x3c, 0x4d] => pcap_parser::pcap::parse_pcap_header(&map).is_ok(),
+        [0x0a, 0x0d, 0x0d, 0x0a] => pcap_parser::pcapng::parse_sectionheaderblock(&map).is_ok(),
+        _ => false,
+    };
+    if !usable {
         return None;
     }
     #[cfg(unix)]
@@ -265,8 +265,8 @@ pub fn map_classic_pcap(path: &Path) -> Option<memmap2::Mmap> {
 /// so that resident memory stays flat whatever the file size.
 const MAP_RELEASE_EVERY: usize = 4 << 20;
 
-/// Reads a memory-mapped classic pcap (from [`map_classic_pcap`]); frames borrow the map, so
-/// their bytes may be handed to other threads for as long as the map lives.
+/// Reads a memory-mapped capture (from [`map_capture`]); frames borrow the map, so their bytes
+/// may be handed to other threads for as long as the map lives.
 ///
 /// Pages more than `keep_behind` bytes behind the reading position are handed back to the
 /// kernel (pass the most bytes other threads may still be reading behind the reader).
@@ -277,20 +277,111 @@ pub fn read_mapped<'m>(
     mut on_frame: impl FnMut(&Frame<'m>),
 ) -> Result<CaptureSummary, CaptureError> {
     let mut summary = CaptureSummary::default();
-    read_mapped_pcap(path, map, keep_behind, &mut summary, &mut on_frame)?;
+    let mut pages = PageRelease {
+        map,
+        keep_behind,
+        released: 0,
+    };
+    if map.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        read_mapped_pcapng(map, &mut pages, &mut summary, &mut on_frame);
+    } else {
+        read_mapped_pcap(path, map, &mut pages, &mut summary, &mut on_frame)?;
+    }
     Ok(summary)
+}
+
+/// Hands the pages of a mapped file back to the kernel once the reader is far enough past
+/// them, so that resident memory stays flat whatever the file size.
+struct PageRelease<'m> {
+    map: &'m memmap2::Mmap,
+    /// Bytes behind the reading position that other threads may still read.
+    keep_behind: usize,
+    released: usize,
+}
+
+impl PageRelease<'_> {
+    /// The reader is at byte `offset`.
+    #[inline]
+    fn at(&mut self, offset: usize) {
+        let done = offset.saturating_sub(self.keep_behind);
+        if done.saturating_sub(self.released) >= MAP_RELEASE_EVERY {
+            let upto = done & !(4095usize);
+            // SAFETY: the range lies before every record still in use (frames are handed to
+            // `on_frame` one at a time, and other threads read at most `keep_behind` bytes
+            // behind), and the mapping is a read-only view of the file: dropped pages would
+            // simply be read again from the file if touched.
+            #[cfg(unix)]
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    upto - self.released,
+                )
+            };
+            self.released = upto;
+        }
+    }
+}
+
+/// pcapng from the memory-mapped file (its section header parsed in [`map_capture`]).
+fn read_mapped_pcapng<'m>(
+    map: &'m memmap2::Mmap,
+    pages: &mut PageRelease<'m>,
+    summary: &mut CaptureSummary,
+    on_frame: &mut impl FnMut(&Frame<'m>),
+) {
+    use pcap_parser::pcapng::{parse_block_be, parse_block_le};
+    let data: &'m [u8] = map;
+    let mut rem = data;
+    let mut ng = NgState::default();
+    let mut big_endian = false;
+    summary.format = Some(Format::PcapNg);
+    while !rem.is_empty() {
+        let offset = data.len() - rem.len();
+        pages.at(offset);
+        let parse = if big_endian {
+            parse_block_be
+        } else {
+            parse_block_le
+        };
+        match parse(rem) {
+            Ok((next, block)) => {
+                if let Block::SectionHeader(shb) = &block {
+                    big_endian = shb.big_endian();
+                }
+                ng.block(&block, offset as u64, summary, on_frame);
+                rem = next;
+            }
+            Err(pcap_parser::nom::Err::Incomplete(_)) => {
+                summary.warnings.push(CaptureWarning {
+                    offset: offset as u64,
+                    message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
+                });
+                break;
+            }
+            Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
+                summary.warnings.push(CaptureWarning {
+                    offset: offset as u64,
+                    message: format!(
+                        "damaged record ({}); the packets before it were analysed",
+                        describe(&e)
+                    ),
+                });
+                break;
+            }
+        }
+    }
 }
 
 /// Classic pcap from the memory-mapped file.
 fn read_mapped_pcap<'m>(
     path: &Path,
     map: &'m memmap2::Mmap,
-    keep_behind: usize,
+    pages: &mut PageRelease<'m>,
     summary: &mut CaptureSummary,
     on_frame: &mut impl FnMut(&Frame<'m>),
 ) -> Result<(), CaptureError> {
     let data: &'m [u8] = map;
-    let mut released = 0usize;
     use pcap_parser::pcap::{
         parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
     };
@@ -317,23 +408,7 @@ fn read_mapped_pcap<'m>(
     let mut frame_no = 0u64;
     while !rem.is_empty() {
         let offset = (data.len() - rem.len()) as u64;
-        let done = (offset as usize).saturating_sub(keep_behind);
-        if done.saturating_sub(released) >= MAP_RELEASE_EVERY {
-            let upto = done & !(4095usize);
-            // SAFETY: the range lies before every record still in use (frames are handed to
-            // `on_frame` one at a time and nothing keeps a reference to their bytes), and the
-            // mapping is a read-only view of the file: dropped pages would simply be read
-            // again from the file if touched.
-            #[cfg(unix)]
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    released,
-                    upto - released,
-                )
-            };
-            released = upto;
-        }
+        pages.at(offset as usize);
         match parse(rem) {
             Ok((next, b)) => {
                 frame_no += 1;
@@ -367,6 +442,105 @@ fn read_mapped_pcap<'m>(
     Ok(())
 }
 
+/// What a pcapng reader carries from block to block: the section's interfaces and the frame
+/// count. Shared by the streaming and the memory-mapped readers.
+#[derive(Default)]
+struct NgState {
+    interfaces: Vec<Interface>,
+    frame_no: u64,
+}
+
+impl NgState {
+    /// Handles one block found at byte `offset`; packet blocks become frames.
+    fn block<'a>(
+        &mut self,
+        block: &Block<'a>,
+        offset: u64,
+        summary: &mut CaptureSummary,
+        on_frame: &mut impl FnMut(&Frame<'a>),
+    ) {
+        match block {
+            Block::SectionHeader(_) => {
+                summary.format = Some(Format::PcapNg);
+                // Interface ids are per section.
+                self.interfaces.clear();
+            }
+            Block::InterfaceDescription(idb) => {
+                let lt = idb.linktype.0;
+                if !summary.link_types.contains(&lt) {
+                    summary.link_types.push(lt);
+                }
+                let units = idb.ts_resolution().unwrap_or_else(|| {
+                    summary.warnings.push(CaptureWarning {
+                        offset,
+                        message: format!(
+                            "interface {} has an invalid if_tsresol {:#x}; assuming microseconds",
+                            self.interfaces.len(),
+                            idb.if_tsresol
+                        ),
+                    });
+                    1_000_000
+                });
+                self.interfaces.push(Interface {
+                    linktype: lt,
+                    units_per_sec: units.max(1),
+                    offset_secs: idb.ts_offset(),
+                });
+            }
+            Block::EnhancedPacket(epb) => {
+                self.frame_no += 1;
+                let Some(ifc) = self.interfaces.get(epb.if_id as usize).copied() else {
+                    summary.warnings.push(CaptureWarning {
+                        offset,
+                        message: format!(
+                            "frame {}: packet refers to undeclared interface {}; skipped",
+                            self.frame_no, epb.if_id
+                        ),
+                    });
+                    return;
+                };
+                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let secs = raw / ifc.units_per_sec;
+                let frac = raw % ifc.units_per_sec;
+                let time = ts_from_parts(
+                    i64::try_from(secs)
+                        .unwrap_or(i64::MAX / 2_000_000_000)
+                        .saturating_add(ifc.offset_secs),
+                    frac,
+                    ifc.units_per_sec,
+                );
+                let caplen = (epb.caplen as usize).min(epb.data.len());
+                let data: &'a [u8] = epb.data.get(..caplen).unwrap_or(epb.data);
+                summary.packets += 1;
+                summary.bytes += data.len() as u64;
+                on_frame(&Frame {
+                    number: self.frame_no,
+                    time,
+                    linktype: ifc.linktype,
+                    data,
+                    orig_len: epb.origlen,
+                });
+            }
+            Block::SimplePacket(spb) => {
+                self.frame_no += 1;
+                if let Some(ifc) = self.interfaces.first().copied() {
+                    let caplen = spb.data.len();
+                    summary.packets += 1;
+                    summary.bytes += caplen as u64;
+                    on_frame(&Frame {
+                        number: self.frame_no,
+                        time: Timestamp(0),
+                        linktype: ifc.linktype,
+                        data: spb.data,
+                        orig_len: spb.origlen,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn read_stream(
     path: &Path,
     input: Box<dyn Read + Send>,
@@ -394,7 +568,7 @@ fn read_stream(
         }
     };
 
-    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut ng = NgState::default();
     let mut legacy: Option<Interface> = None;
     let mut frame_no: u64 = 0;
     let mut capacity = BUFFER_SIZE;
@@ -434,86 +608,7 @@ fn read_stream(
                             });
                         }
                     }
-                    PcapBlockOwned::NG(block) => match block {
-                        Block::SectionHeader(_) => {
-                            summary.format = Some(Format::PcapNg);
-                            // Interface ids are per section.
-                            interfaces.clear();
-                        }
-                        Block::InterfaceDescription(idb) => {
-                            let lt = idb.linktype.0;
-                            if !summary.link_types.contains(&lt) {
-                                summary.link_types.push(lt);
-                            }
-                            let units = idb.ts_resolution().unwrap_or_else(|| {
-                                summary.warnings.push(CaptureWarning {
-                                    offset,
-                                    message: format!(
-                                        "interface {} has an invalid if_tsresol {:#x}; assuming microseconds",
-                                        interfaces.len(),
-                                        idb.if_tsresol
-                                    ),
-                                });
-                                1_000_000
-                            });
-                            interfaces.push(Interface {
-                                linktype: lt,
-                                units_per_sec: units.max(1),
-                                offset_secs: idb.ts_offset(),
-                            });
-                        }
-                        Block::EnhancedPacket(epb) => {
-                            frame_no += 1;
-                            let Some(ifc) = interfaces.get(epb.if_id as usize).copied() else {
-                                summary.warnings.push(CaptureWarning {
-                                    offset,
-                                    message: format!(
-                                        "frame {frame_no}: packet refers to undeclared interface {}; skipped",
-                                        epb.if_id
-                                    ),
-                                });
-                                reader.consume(len);
-                                continue;
-                            };
-                            let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                            let secs = raw / ifc.units_per_sec;
-                            let frac = raw % ifc.units_per_sec;
-                            let time = ts_from_parts(
-                                i64::try_from(secs)
-                                    .unwrap_or(i64::MAX / 2_000_000_000)
-                                    .saturating_add(ifc.offset_secs),
-                                frac,
-                                ifc.units_per_sec,
-                            );
-                            let caplen = (epb.caplen as usize).min(epb.data.len());
-                            let data = epb.data.get(..caplen).unwrap_or(epb.data);
-                            summary.packets += 1;
-                            summary.bytes += data.len() as u64;
-                            on_frame(&Frame {
-                                number: frame_no,
-                                time,
-                                linktype: ifc.linktype,
-                                data,
-                                orig_len: epb.origlen,
-                            });
-                        }
-                        Block::SimplePacket(spb) => {
-                            frame_no += 1;
-                            if let Some(ifc) = interfaces.first().copied() {
-                                let caplen = spb.data.len();
-                                summary.packets += 1;
-                                summary.bytes += caplen as u64;
-                                on_frame(&Frame {
-                                    number: frame_no,
-                                    time: Timestamp(0),
-                                    linktype: ifc.linktype,
-                                    data: spb.data,
-                                    orig_len: spb.origlen,
-                                });
-                            }
-                        }
-                        _ => {}
-                    },
+                    PcapBlockOwned::NG(block) => ng.block(&block, offset, summary, on_frame),
                 }
                 reader.consume(len);
             }
