@@ -356,6 +356,10 @@ fn jobs_output_is_identical() {
     let mut files = vec![
         "fixtures/missing-sni-handshake-failure.pcap".to_string(),
         "fixtures/http/proxy-502-missing-sni.pcap".to_string(),
+        // pcapng is memory-mapped and parallel too (big-endian, several interfaces).
+        "fixtures/link/pcapng-be.pcapng".to_string(),
+        "fixtures/link/pcapng-multi-if.pcapng".to_string(),
+        "fixtures/link/dumpcap-lo.pcapng".to_string(),
     ];
     if seed.exists() {
         files.push(seed.display().to_string());
@@ -376,4 +380,53 @@ fn jobs_output_is_identical() {
             }
         }
     }
+}
+
+/// The memory-mapped pcapng reader (regular files) and the streaming one (stdin) read the same
+/// frames, numbers, times and warnings, also from files cut in the middle of a block.
+#[test]
+fn mapped_and_streamed_pcapng_agree() {
+    let dir = std::env::temp_dir().join(format!("tlsdiag-pcapng-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let strip = |mut v: Value| {
+        if let Some(f) = v["files"][0].as_object_mut() {
+            f.remove("path");
+        }
+        v
+    };
+    let mut checked = 0;
+    for name in [
+        "pcapng-be.pcapng",
+        "pcapng-multi-if.pcapng",
+        "pcapng-tsresol-pow2.pcapng",
+        "dumpcap-lo.pcapng",
+    ] {
+        let bytes = std::fs::read(Path::new("fixtures/link").join(name)).expect("fixture");
+        // Whole, cut inside a late block, and cut inside an early one.
+        for cut in [bytes.len(), bytes.len() * 2 / 3 + 3, bytes.len() / 4 + 1] {
+            let file = dir.join(format!("{cut}-{name}"));
+            std::fs::write(&file, &bytes[..cut]).expect("write");
+            let f = file.display().to_string();
+            let mapped = tlsdiag(&["analyze", "--format", "json", &f]);
+            let streamed = std::process::Command::new(env!("CARGO_BIN_EXE_tlsdiag"))
+                .args(["analyze", "--format", "json", "-"])
+                .stdin(std::fs::File::open(&file).expect("open"))
+                .output()
+                .expect("run tlsdiag");
+            let m: Value = serde_json::from_slice(&mapped.stdout).expect("JSON");
+            let s: Value = serde_json::from_slice(&streamed.stdout).expect("JSON");
+            assert!(
+                m["files"][0]["packets"].as_u64().unwrap_or(0) > 0 || cut < bytes.len(),
+                "{f}: no packets"
+            );
+            assert_eq!(
+                strip(m),
+                strip(s),
+                "{f}: mapped and streamed readers differ"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 12);
+    let _ = std::fs::remove_dir_all(&dir);
 }
