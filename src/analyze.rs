@@ -270,7 +270,7 @@ fn sequential<R>(
 /// Packets a reader hands to a worker at once.
 const BATCH: usize = 512;
 /// Batches queued for one worker before the reader waits.
-const QUEUE: usize = 16;
+const QUEUE: usize = 8;
 /// How far (bytes of the file) a worker may trail the reader: its queue of Ethernet-size frames
 /// (a worker further behind re-reads dropped pages from the page cache: slower, still correct).
 const KEEP_BEHIND_PER_WORKER: usize = (QUEUE + 2) * BATCH * 1536;
@@ -380,7 +380,7 @@ fn parallel<R: Send>(
             let mut pending: Vec<Vec<Numbered<'_>>> =
                 (0..jobs).map(|_| Vec::with_capacity(BATCH)).collect();
             let mut epoch = 0u64;
-            // Workers trail the reader by at most their queues (16 batches of 512 packets).
+            // Workers trail the reader by at most their queues (QUEUE batches of BATCH packets).
             let keep_behind = KEEP_BEHIND_PER_WORKER.saturating_mul(jobs);
             let summary = capture::read_mapped(path, map, keep_behind, |frame| {
                 let seg = match decode_frame(frame, &mut stats) {
