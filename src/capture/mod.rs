@@ -96,6 +96,29 @@ pub struct CaptureWarning {
     pub message: String,
 }
 
+impl CaptureWarning {
+    /// The file ends inside the record that starts at `offset`.
+    fn truncated(offset: u64) -> Self {
+        CaptureWarning {
+            offset,
+            message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
+        }
+    }
+
+    /// The record at `offset` does not parse (`why`, when the parser said).
+    fn damaged(offset: u64, why: Option<&str>) -> Self {
+        CaptureWarning {
+            offset,
+            message: match why {
+                Some(why) => {
+                    format!("damaged record ({why}); the packets before it were analysed")
+                }
+                None => "damaged record; the packets before it were analysed".into(),
+            },
+        }
+    }
+}
+
 /// What the walk over a capture saw.
 #[derive(Debug, Default)]
 pub struct CaptureSummary {
@@ -353,20 +376,15 @@ fn read_mapped_pcapng<'m>(
                 rem = next;
             }
             Err(pcap_parser::nom::Err::Incomplete(_)) => {
-                summary.warnings.push(CaptureWarning {
-                    offset: offset as u64,
-                    message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
-                });
+                summary
+                    .warnings
+                    .push(CaptureWarning::truncated(offset as u64));
                 break;
             }
             Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
-                summary.warnings.push(CaptureWarning {
-                    offset: offset as u64,
-                    message: format!(
-                        "damaged record ({}); the packets before it were analysed",
-                        describe(&e)
-                    ),
-                });
+                summary
+                    .warnings
+                    .push(CaptureWarning::damaged(offset as u64, Some(&describe(&e))));
                 break;
             }
         }
@@ -424,17 +442,11 @@ fn read_mapped_pcap<'m>(
                 rem = next;
             }
             Err(pcap_parser::nom::Err::Incomplete(_)) => {
-                summary.warnings.push(CaptureWarning {
-                    offset,
-                    message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
-                });
+                summary.warnings.push(CaptureWarning::truncated(offset));
                 break;
             }
             Err(_) => {
-                summary.warnings.push(CaptureWarning {
-                    offset,
-                    message: "damaged record; the packets before it were analysed".into(),
-                });
+                summary.warnings.push(CaptureWarning::damaged(offset, None));
                 break;
             }
         }
@@ -651,20 +663,13 @@ fn read_stream(
                 }
             }
             Err(PcapError::UnexpectedEof) => {
-                summary.warnings.push(CaptureWarning {
-                    offset,
-                    message: "capture ends in the middle of a record (truncated file); the packets before it were analysed".into(),
-                });
+                summary.warnings.push(CaptureWarning::truncated(offset));
                 break;
             }
             Err(e) => {
-                summary.warnings.push(CaptureWarning {
-                    offset,
-                    message: format!(
-                        "damaged record ({}); the packets before it were analysed",
-                        describe(&e)
-                    ),
-                });
+                summary
+                    .warnings
+                    .push(CaptureWarning::damaged(offset, Some(&describe(&e))));
                 break;
             }
         }
