@@ -16,7 +16,7 @@ use crate::analyze::{Options, analyze_collect_with, analyze_rendered};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
-use crate::report::{FileReport, json, markdown, table};
+use crate::report::{FileReport, json, jsonl, markdown, table};
 
 /// Output buffer: large writes keep the system-call count low on big reports.
 const OUT_BUF: usize = 256 * 1024;
@@ -416,7 +416,7 @@ fn analyze(
                 let render = |_, c| {
                     let c = filter.conn(c)?;
                     let mut line = Vec::with_capacity(2048);
-                    let written = serde_json::to_writer(&mut line, &json::conn(&c, Some(&p)));
+                    let written = jsonl::write_conn(&mut line, &c, Some(&p));
                     line.push(b'\n');
                     Some((c.worst(), written.map(|()| line)))
                 };

@@ -430,3 +430,53 @@ fn mapped_and_streamed_pcapng_agree() {
     assert_eq!(checked, 12);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--format jsonl` writes each line without serde; its bytes must be those serde_json writes
+/// for the JSON wire types (the schema of record), on every fixture and public capture.
+#[test]
+fn jsonl_writer_matches_the_wire_types() {
+    use tlsdiag::report::{json as wire, jsonl};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("fixtures"), root.join("../shared/captures/public")];
+    while let Some(d) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            eprintln!("notice: {} not found; skipped", d.display());
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let n = p.to_string_lossy().to_string();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if [".pcap", ".pcapng", ".cap", ".pcap.gz"]
+                .iter()
+                .any(|x| n.ends_with(x))
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let (mut conns, mut findings, mut http) = (0, 0, 0);
+    for f in &files {
+        let path = f.display().to_string();
+        let report = tlsdiag::analyze::analyze_collect(f);
+        for c in &report.connections {
+            let mut ours = Vec::new();
+            jsonl::write_conn(&mut ours, c, Some(&path)).expect("write");
+            let theirs = serde_json::to_vec(&wire::conn(c, Some(&path))).expect("serde");
+            assert!(
+                ours == theirs,
+                "{path} stream {}:\n{}\n{}",
+                c.stream,
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+            conns += 1;
+            findings += c.findings.len();
+            http += c.http.len();
+        }
+    }
+    assert!(conns > 100 && findings > 50 && http > 5, "{conns} {findings} {http}");
+}

@@ -235,44 +235,53 @@ pub fn conn<'a>(c: &'a ConnReport, path: Option<&'a str>) -> JsonConn<'a> {
         c2s: (&c.c2s).into(),
         s2c: (&c.s2c).into(),
         findings: c.findings.iter().map(|f| finding(c, f)).collect(),
-        http: c
-            .http
-            .iter()
-            .map(|x| JsonHttp {
-                request: x.request.as_ref().map(|(frame, t, head)| JsonHttpRequest {
+        http: http(c),
+        websocket: websocket(c),
+    }
+}
+
+/// The HTTP exchanges of a connection as JSON objects.
+pub fn http(c: &ConnReport) -> Vec<JsonHttp<'_>> {
+    c.http
+        .iter()
+        .map(|x| JsonHttp {
+            request: x.request.as_ref().map(|(frame, t, head)| JsonHttpRequest {
+                frame: *frame,
+                time: t.as_secs_f64(),
+                head,
+            }),
+            response: x
+                .response
+                .as_ref()
+                .map(|(frame, t, head)| JsonHttpResponse {
                     frame: *frame,
                     time: t.as_secs_f64(),
                     head,
                 }),
-                response: x
-                    .response
-                    .as_ref()
-                    .map(|(frame, t, head)| JsonHttpResponse {
-                        frame: *frame,
-                        time: t.as_secs_f64(),
-                        head,
-                    }),
-                duration: match (&x.request, &x.response) {
-                    (Some((_, a, _)), Some((_, b, _))) => Some(b.secs_since(*a)),
-                    _ => None,
-                },
+            duration: match (&x.request, &x.response) {
+                (Some((_, a, _)), Some((_, b, _))) => Some(b.secs_since(*a)),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// The WebSocket summary of a connection as a JSON object.
+pub fn websocket(c: &ConnReport) -> Option<JsonWs> {
+    c.websocket.as_ref().map(|w| JsonWs {
+        frames_c2s: w.frames_c2s,
+        frames_s2c: w.frames_s2c,
+        compressed_frames: w.compressed_frames,
+        closes: w
+            .closes
+            .iter()
+            .map(|(frame, d, code)| JsonWsClose {
+                frame: *frame,
+                direction: d.as_str(),
+                code: *code,
             })
             .collect(),
-        websocket: c.websocket.as_ref().map(|w| JsonWs {
-            frames_c2s: w.frames_c2s,
-            frames_s2c: w.frames_s2c,
-            compressed_frames: w.compressed_frames,
-            closes: w
-                .closes
-                .iter()
-                .map(|(frame, d, code)| JsonWsClose {
-                    frame: *frame,
-                    direction: d.as_str(),
-                    code: *code,
-                })
-                .collect(),
-        }),
-    }
+    })
 }
 
 pub fn file(r: &FileReport) -> JsonFile<'_> {

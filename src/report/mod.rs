@@ -3,6 +3,7 @@
 //! apart, documented in `docs/json.md`).
 
 pub mod json;
+pub mod jsonl;
 pub mod markdown;
 pub mod summary;
 pub mod table;

@@ -1,0 +1,442 @@
+//! `--format jsonl`: one connection per line, written straight into a byte buffer.
+//!
+//! The bytes are exactly those `serde_json::to_writer(&json::conn(..))` writes (the wire types
+//! in [`super::json`] stay the schema of record; a test compares the two on every fixture and
+//! public capture, and on strings that need escaping). What this saves is serde's generic path:
+//! keys escaped byte by byte on every line, values escaped byte by byte, `Display` adapters —
+//! about a quarter of the instructions of a `jsonl` run on the benchmark capture. Keys are
+//! literals here; a string is copied whole when a vectorisable scan finds nothing to escape.
+//! The rare parts (HTTP exchanges, WebSocket) still go through serde.
+
+use std::fmt::{self, Write as _};
+use std::net::SocketAddr;
+
+use super::ConnReport;
+use super::json::{self, StreamFilter};
+use crate::rules::{Evidence, Finding};
+use crate::timeline::DirStats;
+
+/// Appends `c` as one JSON object (no newline), the same bytes as
+/// `serde_json::to_writer(out, &json::conn(c, path))`.
+pub fn write_conn(out: &mut Vec<u8>, c: &ConnReport, path: Option<&str>) -> serde_json::Result<()> {
+    out.push(b'{');
+    if let Some(p) = path {
+        out.extend_from_slice(b"\"path\":");
+        string(out, p);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"stream\":");
+    int(out, c.stream);
+    out.extend_from_slice(b",\"client\":");
+    addr(out, &c.client);
+    out.extend_from_slice(b",\"server\":");
+    addr(out, &c.server);
+    out.extend_from_slice(b",\"sni\":");
+    opt_string(out, c.sni.as_deref());
+    out.extend_from_slice(b",\"alpn\":");
+    opt_string(out, c.alpn.as_deref());
+    out.extend_from_slice(b",\"alpn_offered\":[");
+    for (i, a) in c.alpn_offered.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, a);
+    }
+    out.extend_from_slice(b"],\"tls_version\":");
+    match c.tls_version {
+        Some(v) => shown(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"cipher\":");
+    opt_string(out, c.cipher.as_deref());
+    out.extend_from_slice(b",\"outcome\":");
+    string(out, c.outcome.as_str());
+    out.extend_from_slice(b",\"first_frame\":");
+    int(out, c.first_frame);
+    out.extend_from_slice(b",\"last_frame\":");
+    int(out, c.last_frame);
+    out.extend_from_slice(b",\"first_time\":");
+    float(out, c.first_time.as_secs_f64());
+    out.extend_from_slice(b",\"last_time\":");
+    float(out, c.last_time.as_secs_f64());
+    out.extend_from_slice(b",\"transcript\":");
+    string(out, &c.transcript);
+    out.extend_from_slice(b",\"c2s\":");
+    traffic(out, &c.c2s);
+    out.extend_from_slice(b",\"s2c\":");
+    traffic(out, &c.s2c);
+    out.extend_from_slice(b",\"findings\":[");
+    for (i, f) in c.findings.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        finding(out, c, f);
+    }
+    out.extend_from_slice(b"],\"http\":[");
+    for (i, x) in json::http(c).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, x)?;
+    }
+    out.push(b']');
+    if let Some(ws) = json::websocket(c) {
+        out.extend_from_slice(b",\"websocket\":");
+        serde_json::to_writer(&mut *out, &ws)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// One finding, as [`json::finding`] serialises.
+fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
+    let meta = f.rule.meta();
+    out.extend_from_slice(b"{\"rule\":");
+    string(out, meta.name);
+    out.extend_from_slice(b",\"severity\":");
+    string(out, f.severity.as_str());
+    out.extend_from_slice(b",\"summary\":");
+    string(out, &f.summary);
+    out.extend_from_slice(b",\"explanation\":");
+    // As json::Explanation displays: the rule's text, then this connection's detail.
+    out.push(b'"');
+    escaped(out, meta.explanation.as_bytes());
+    if let Some(d) = &f.detail {
+        out.push(b' ');
+        escaped(out, d.as_bytes());
+    }
+    out.push(b'"');
+    out.extend_from_slice(b",\"fix\":");
+    string(out, meta.fix);
+    out.extend_from_slice(b",\"frames\":[");
+    for (i, n) in f.frames.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        int(out, *n);
+    }
+    out.extend_from_slice(b"],\"time\":");
+    float(out, f.time.as_secs_f64());
+    out.extend_from_slice(b",\"evidence\":");
+    string(
+        out,
+        match f.evidence {
+            Evidence::Seen => "seen",
+            Evidence::Inferred => "inferred",
+        },
+    );
+    out.extend_from_slice(b",\"filter\":");
+    shown(out, StreamFilter(c.stream));
+    out.extend_from_slice(b",\"confidence\":");
+    string(
+        out,
+        if f.low_confidence.is_some() {
+            "low"
+        } else {
+            "high"
+        },
+    );
+    out.extend_from_slice(b",\"confidence_note\":");
+    opt_string(out, f.low_confidence.as_deref());
+    out.push(b'}');
+}
+
+/// One direction's counters, as [`json::Traffic`] serialises.
+fn traffic(out: &mut Vec<u8>, s: &DirStats) {
+    out.extend_from_slice(b"{\"packets\":");
+    int(out, s.packets);
+    out.extend_from_slice(b",\"bytes\":");
+    int(out, s.bytes);
+    out.extend_from_slice(b",\"tls_app_records\":");
+    int(out, s.app_records);
+    out.extend_from_slice(b",\"tls_app_bytes\":");
+    int(out, s.app_bytes);
+    out.extend_from_slice(b",\"retransmissions\":");
+    int(out, s.retransmissions);
+    out.extend_from_slice(b",\"missing_bytes\":");
+    int(out, s.gap_bytes);
+    out.push(b'}');
+}
+
+fn int(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// serde_json's `f64`: the shortest round-trip form, `null` when not finite.
+fn float(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// An address as its `Display` string; IPv4 (the common case) without `fmt`.
+fn addr(out: &mut Vec<u8>, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => {
+            out.push(b'"');
+            for (i, o) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(o).as_bytes());
+            }
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+            out.push(b'"');
+        }
+        SocketAddr::V6(_) => shown(out, a),
+    }
+}
+
+/// A value's `Display` form as a JSON string, escaped as it is written.
+fn shown(out: &mut Vec<u8>, v: impl fmt::Display) {
+    out.push(b'"');
+    // Writing into a Vec cannot fail.
+    let _ = write!(Escaping(out), "{v}");
+    out.push(b'"');
+}
+
+struct Escaping<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escaped(self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    escaped(out, s.as_bytes());
+    out.push(b'"');
+}
+
+/// What JSON requires escaping (and all serde_json escapes): control bytes, `"` and `\`.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `bytes` (valid UTF-8) as the inside of a JSON string, escaped as serde_json does.
+fn escaped(out: &mut Vec<u8>, mut bytes: &[u8]) {
+    // No early exit: the compiler turns this into a vector loop.
+    if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    while let Some(i) = bytes.iter().position(|&b| needs_escape(b)) {
+        let (run, rest) = bytes.split_at(i);
+        out.extend_from_slice(run);
+        let Some((&b, rest)) = rest.split_first() else {
+            break;
+        };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        bytes = rest;
+    }
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_line(c: &ConnReport, path: Option<&str>) -> Vec<u8> {
+        serde_json::to_vec(&json::conn(c, path)).unwrap_or_default()
+    }
+
+    fn ours(c: &ConnReport, path: Option<&str>) -> Vec<u8> {
+        let mut v = Vec::new();
+        assert!(write_conn(&mut v, c, path).is_ok());
+        v
+    }
+
+    #[test]
+    fn escaping_matches_serde_json() {
+        let mut nasty = String::new();
+        for b in 0u8..0x80 {
+            nasty.push(char::from(b));
+        }
+        nasty.push_str("é — 日本 \u{2028} \u{7f} \u{1F600} end");
+        for s in ["", "plain", "\"", "\\", "a\"b\\c\nd", nasty.as_str()] {
+            let mut v = Vec::new();
+            string(&mut v, s);
+            assert_eq!(
+                String::from_utf8_lossy(&v),
+                serde_json::to_string(s).unwrap_or_default(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn floats_and_addresses_match_serde_json() {
+        for v in [
+            0.0,
+            1.5,
+            1704067200.1206179,
+            1e-9,
+            123456789.000001,
+            f64::NAN,
+        ] {
+            let mut out = Vec::new();
+            float(&mut out, v);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                serde_json::to_string(&v).unwrap_or_default()
+            );
+        }
+        for a in ["127.0.0.1:443", "0.0.0.0:0", "[::1]:8443", "[fe80::1%3]:22"] {
+            let a: SocketAddr = match a.parse() {
+                Ok(a) => a,
+                Err(_) => std::net::SocketAddrV6::new(
+                    std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+                    22,
+                    0,
+                    3,
+                )
+                .into(),
+            };
+            let mut out = Vec::new();
+            addr(&mut out, &a);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                serde_json::to_string(&json::Shown(&a)).unwrap_or_default()
+            );
+        }
+    }
+
+    #[test]
+    fn a_connection_with_every_part_matches_serde_json() {
+        use crate::capture::Timestamp;
+        use crate::http::{RequestInfo, ResponseInfo};
+        use crate::report::{HttpExchange, WsSummary};
+        use crate::rules::{RuleId, Severity};
+        use crate::timeline::{Dir, Outcome};
+        let finding = Finding {
+            rule: RuleId::MissingSni,
+            severity: Severity::Error,
+            summary: "quote \" backslash \\ tab\t".into(),
+            detail: Some("line\nbreak \u{1}".into()),
+            frames: vec![3, 7, 12],
+            time: Timestamp(1_704_067_200_123_456_789),
+            evidence: Evidence::Inferred,
+            explains: vec![],
+            explains_silence: false,
+            explains_resets: false,
+            low_confidence: Some("capture starts mid-stream".into()),
+        };
+        let mut plain = finding.clone();
+        plain.detail = None;
+        plain.low_confidence = None;
+        plain.evidence = Evidence::Seen;
+        let request = RequestInfo {
+            method: "GET".into(),
+            target: "/chat?q=\"x\"".into(),
+            host: Some("h.example".into()),
+            connection: Some("Upgrade".into()),
+            upgrade: Some("websocket".into()),
+            ws_key: None,
+            ws_extensions: Some("permessage-deflate".into()),
+            user_agent: None,
+        };
+        let response = ResponseInfo {
+            status: 101,
+            reason: "Switching Protocols".into(),
+            server: Some("Microsoft-IIS/10.0".into()),
+            via: None,
+            x_powered_by: None,
+            connection: None,
+            upgrade: Some("websocket".into()),
+            ws_accept: Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into()),
+            ws_extensions: None,
+            content_length: Some(0),
+        };
+        let c = ConnReport {
+            stream: 42,
+            client: "10.0.0.1:50000"
+                .parse()
+                .unwrap_or(SocketAddr::from(([0; 4], 0))),
+            server: "[2001:db8::1]:443"
+                .parse()
+                .unwrap_or(SocketAddr::from(([0; 4], 0))),
+            sni: Some("www.example.test".into()),
+            alpn: None,
+            alpn_offered: vec!["h2".into(), "http/1.1".into()],
+            tls_version: Some(crate::tls::TlsVersion(0x7f17)),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            outcome: Outcome::HandshakeFailed,
+            first_frame: 1,
+            last_frame: 99,
+            first_time: Timestamp(1_704_067_200_000_000_000),
+            last_time: Timestamp(1_704_067_320_500_000_001),
+            transcript: "Cs!".into(),
+            c2s: DirStats::default(),
+            s2c: DirStats {
+                packets: 3,
+                bytes: 4000,
+                app_records: 2,
+                app_bytes: 3000,
+                retransmissions: 1,
+                gap_bytes: 5,
+            },
+            findings: vec![finding, plain],
+            http: vec![
+                HttpExchange {
+                    request: Some((5, Timestamp(1_704_067_201_000_000_000), request)),
+                    response: Some((6, Timestamp(1_704_067_201_250_000_000), response)),
+                },
+                HttpExchange {
+                    request: None,
+                    response: None,
+                },
+            ],
+            websocket: Some(WsSummary {
+                frames_c2s: 1,
+                frames_s2c: 0,
+                compressed_frames: 1,
+                closes: vec![
+                    (9, Dir::ClientToServer, Some(1006)),
+                    (10, Dir::ServerToClient, None),
+                ],
+            }),
+        };
+        for path in [None, Some("/tmp/a \"b\".pcap")] {
+            assert_eq!(
+                String::from_utf8_lossy(&ours(&c, path)),
+                String::from_utf8_lossy(&serde_line(&c, path))
+            );
+        }
+        let mut bare = c.clone();
+        bare.findings.clear();
+        bare.http.clear();
+        bare.websocket = None;
+        bare.sni = None;
+        bare.alpn_offered.clear();
+        bare.tls_version = None;
+        bare.cipher = None;
+        assert_eq!(ours(&bare, None), serde_line(&bare, None));
+    }
+}
