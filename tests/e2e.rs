@@ -438,7 +438,10 @@ fn jsonl_writer_matches_the_wire_types() {
     use tlsdiag::report::{json as wire, jsonl};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    let mut dirs = vec![root.join("fixtures"), root.join("../shared/captures/public")];
+    let mut dirs = vec![
+        root.join("fixtures"),
+        root.join("../shared/captures/public"),
+    ];
     while let Some(d) = dirs.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {
             eprintln!("notice: {} not found; skipped", d.display());
@@ -478,5 +481,8 @@ fn jsonl_writer_matches_the_wire_types() {
             http += c.http.len();
         }
     }
-    assert!(conns > 100 && findings > 50 && http > 5, "{conns} {findings} {http}");
+    assert!(
+        conns > 100 && findings > 50 && http > 5,
+        "{conns} {findings} {http}"
+    );
 }

@@ -33,6 +33,8 @@ use crate::timeline::{AlertEvidence, AlertLevel, EventKind};
 const MAX_RECORD_LEN: usize = 16384 + 2048 + 256;
 /// The largest handshake message we reassemble (certificate chains fit easily).
 const MAX_HANDSHAKE_LEN: usize = 256 * 1024;
+/// The most a record's buffer reserves ahead of its bytes (RFC 8446 §5.2: 2^14 + 256).
+const MAX_RECORD_RESERVE: usize = (1 << 14) + 256;
 /// Length of an AEAD-sealed TLS 1.3 alert record: 2 + 1 (inner type) + 16 (tag).
 pub const TLS13_ALERT_LEN: u16 = 19;
 
@@ -394,6 +396,11 @@ impl TlsConn {
                 || matches!(rec.typ, 20 | 21)
                 || (rec.typ == 22 && (self.tls13 || !dir.ccs));
             if buffered {
+                if dir.body.is_empty() {
+                    // One allocation for the record (at most a plaintext record's 16 KiB plus
+                    // expansion) instead of doubling its way up from the first segment's bytes.
+                    dir.body.reserve(rec.len.min(MAX_RECORD_RESERVE));
+                }
                 dir.body.extend_from_slice(&d[..take]);
             }
             d = &d[take..];
