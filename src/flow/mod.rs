@@ -394,7 +394,8 @@ impl Conn {
         }
     }
 
-    fn finish(mut self) -> Timeline {
+    /// The connection's timeline. Leaves `self` spent: its box is reused for a new connection.
+    fn finish(&mut self) -> Timeline {
         for side in 0..2 {
             let Conn {
                 reasm,
@@ -405,7 +406,7 @@ impl Conn {
                 last_frame,
                 last_time,
                 ..
-            } = &mut self;
+            } = self;
             let mut deliver = deliver_to(side, tls, http, events, stats, *last_time, *last_frame);
             reasm[side].flush_all(&mut deliver);
         }
@@ -618,9 +619,16 @@ pub struct Connections {
     /// moved out of `live`: a `Conn` is large, moving the box is not.)
     #[allow(clippy::vec_box)]
     replaced: Vec<Box<Conn>>,
+    /// Boxes of finalised connections, for new ones (a `Conn` is over 1 KiB: past malloc's
+    /// per-thread cache, and allocating one per connection showed in profiles).
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Conn>>,
     /// Packets that arrived on a connection already finalised.
     pub late_packets: u64,
 }
+
+/// Spare connection boxes kept (about 1.3 KiB each).
+const SPARE_CONNS: usize = 1024;
 
 impl Connections {
     /// Connections that decrypt the sessions in `keylog`.
@@ -634,7 +642,14 @@ impl Connections {
     /// One segment, numbered by [`Numbering::assign`].
     pub fn packet(&mut self, seg: &TcpSegment<'_>, at: At, id: Assigned) {
         if id.new {
-            let mut c = Box::new(Conn::new(id.stream, seg, at, self.keylog.as_ref()));
+            let fresh = Conn::new(id.stream, seg, at, self.keylog.as_ref());
+            let mut c = match self.spare.pop() {
+                Some(mut b) => {
+                    *b = fresh;
+                    b
+                }
+                None => Box::new(fresh),
+            };
             c.packet(seg, at);
             if let Some(old) = self.live.insert(id.flow, c) {
                 self.replaced.push(old);
@@ -662,22 +677,33 @@ impl Connections {
             .collect();
         let mut done = std::mem::take(&mut self.replaced);
         done.extend(expired.iter().filter_map(|k| self.live.remove(k)));
-        finish_sorted(done)
+        self.finish_sorted(done)
     }
 
     /// End of the capture: every connection is finalised, in stream order.
     pub fn finish(&mut self) -> Vec<Timeline> {
         let mut done = std::mem::take(&mut self.replaced);
         done.extend(self.live.drain().map(|(_, c)| c));
-        finish_sorted(done)
+        self.finish_sorted(done)
     }
-}
 
-#[allow(clippy::vec_box)]
-fn finish_sorted(mut done: Vec<Box<Conn>>) -> Vec<Timeline> {
-    // Stream order, so that output never depends on hash order or on scheduling.
-    done.sort_by_key(|c| c.stream);
-    done.into_iter().map(|c| c.finish()).collect()
+    /// Timelines of `done` in stream order (so that output never depends on hash order or on
+    /// scheduling); their boxes go to the spares.
+    #[allow(clippy::vec_box)]
+    fn finish_sorted(&mut self, mut done: Vec<Box<Conn>>) -> Vec<Timeline> {
+        done.sort_by_key(|c| c.stream);
+        let timelines = done.iter_mut().map(|c| c.finish()).collect();
+        let keep = SPARE_CONNS.saturating_sub(self.spare.len());
+        for mut c in done.into_iter().take(keep) {
+            // A spare holds no buffers: what a connection kept goes now, not at its reuse.
+            c.tls = TlsConn::default();
+            c.http = HttpConn::default();
+            c.reasm = Default::default();
+            c.rst_marks = Vec::new();
+            self.spare.push(c);
+        }
+        timelines
+    }
 }
 
 /// When a reader sweeps: every [`SWEEP_EVERY_SECS`] of capture time.
