@@ -107,7 +107,9 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
         length: u32::try_from(body.len() + 4).unwrap_or(u32::MAX),
         segments: 1,
     };
-    for (t, whole) in walk_extensions(ch.ext.unwrap_or_default()) {
+    let ext = ch.ext.unwrap_or_default();
+    info.extensions = Vec::with_capacity(walk_extensions(ext).count());
+    for (t, whole) in walk_extensions(ext) {
         info.extensions.push(t);
         match t {
             0xff01 => info.renegotiation_info = true,
@@ -209,6 +211,7 @@ pub fn parse_server_hello(
         session_id,
     };
     let mut psk = false;
+    info.extensions = Vec::with_capacity(walk_extensions(ext_block).count());
     for (t, whole) in walk_extensions(ext_block) {
         info.extensions.push(t);
         match t {
