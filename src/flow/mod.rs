@@ -488,18 +488,29 @@ impl From<&Frame<'_>> for At {
     }
 }
 
-type Key = (SocketAddr, SocketAddr);
-
-fn key(a: SocketAddr, b: SocketAddr) -> Key {
-    if a <= b { (a, b) } else { (b, a) }
-}
-
-/// A 64-bit hash of a 4-tuple: the numbering remembers every conversation of the capture
-/// (Wireshark never forgets one), so its entries are small (a collision needs ~4 billion
-/// connections).
-fn hashed(k: &Key) -> u64 {
+/// A 64-bit hash of a 4-tuple, the same for both directions, and whether `a` is the lower
+/// endpoint. The numbering remembers every conversation of the capture (Wireshark never forgets
+/// one), so its entries are small (a collision needs ~4 billion connections).
+fn flow_key(a: SocketAddr, b: SocketAddr) -> (u64, bool) {
     use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(k)
+    let fx = rustc_hash::FxBuildHasher;
+    match (a, b) {
+        // The common case in two words: address and port packed as SocketAddr orders them.
+        (SocketAddr::V4(x), SocketAddr::V4(y)) => {
+            let pack = |v: std::net::SocketAddrV4| {
+                (u64::from(v.ip().to_bits()) << 16) | u64::from(v.port())
+            };
+            let (px, py) = (pack(x), pack(y));
+            let lower = px <= py;
+            let pair = if lower { (px, py) } else { (py, px) };
+            (fx.hash_one(pair), lower)
+        }
+        _ => {
+            let lower = a <= b;
+            let pair = if lower { (a, b) } else { (b, a) };
+            (fx.hash_one(pair), lower)
+        }
+    }
 }
 
 /// What [`Numbering::assign`] says of a segment.
@@ -544,15 +555,13 @@ impl Numbering {
     /// first real packet of a reserved one, or a SYN whose ISN differs from that side's base
     /// sequence number: port reuse; a retransmitted SYN keeps its stream).
     pub fn assign(&mut self, seg: &TcpSegment<'_>) -> Assigned {
-        let k = key(seg.src, seg.dst);
-        let lower = seg.src == k.0;
+        let (h, lower) = flow_key(seg.src, seg.dst);
         let fresh = |stream: u64| KeyState {
             stream,
             a_is_lower: lower,
             base_seq: [Some(seg.seq), None],
             reserved: false,
         };
-        let h = hashed(&k);
         let (stream, new) = match self.keys.get_mut(&h) {
             None => {
                 let stream = self.next;
@@ -587,7 +596,7 @@ impl Numbering {
 
     /// A TCP 4-tuple quoted in an ICMP error: takes a stream index if the 4-tuple is new.
     pub fn quoted(&mut self, src: SocketAddr, dst: SocketAddr) {
-        let h = hashed(&key(src, dst));
+        let (h, _) = flow_key(src, dst);
         if !self.keys.contains_key(&h) {
             self.keys.insert(
                 h,
@@ -604,7 +613,7 @@ impl Numbering {
 
     /// The stream a 4-tuple has now (for tests).
     pub fn stream_of(&self, a: SocketAddr, b: SocketAddr) -> Option<u64> {
-        self.keys.get(&hashed(&key(a, b))).map(|s| s.stream)
+        self.keys.get(&flow_key(a, b).0).map(|s| s.stream)
     }
 }
 
