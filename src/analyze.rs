@@ -313,7 +313,10 @@ fn worker<R>(
     for msg in rx {
         let out = match msg {
             ToWorker::Packets(list) => {
-                for p in list {
+                for (i, p) in list.iter().enumerate() {
+                    if let Some(ahead) = list.get(i + PREFETCH_AHEAD) {
+                        prefetch(ahead.seg.payload);
+                    }
                     conns.packet(&p.seg, p.at, p.id);
                 }
                 continue;
@@ -333,6 +336,25 @@ fn worker<R>(
             return;
         }
     }
+}
+
+/// How many packets ahead a worker asks for the start of a payload.
+const PREFETCH_AHEAD: usize = 6;
+
+/// Asks the CPU to load the start of `bytes` (a TLS record header, usually) into cache. A
+/// worker's payloads were last near the reader's core, not its own: without this, the first
+/// touch of each one stalls (the biggest extra cost of --jobs in profiles).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
+    // nothing architecturally and cannot fault, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// Hands worker `w` the packets gathered for it.
