@@ -295,9 +295,10 @@ struct FromWorker<R> {
     late_packets: u64,
 }
 
-fn worker<R>(
-    rx: mpsc::Receiver<ToWorker<'_>>,
+fn worker<'m, R>(
+    rx: mpsc::Receiver<ToWorker<'m>>,
     tx: mpsc::Sender<FromWorker<R>>,
+    spare: mpsc::Sender<Vec<Numbered<'m>>>,
     keylog: Option<Arc<KeyLog>>,
     render: &Render<'_, R>,
 ) {
@@ -312,13 +313,17 @@ fn worker<R>(
     };
     for msg in rx {
         let out = match msg {
-            ToWorker::Packets(list) => {
+            ToWorker::Packets(mut list) => {
                 for (i, p) in list.iter().enumerate() {
                     if let Some(ahead) = list.get(i + PREFETCH_AHEAD) {
                         prefetch(ahead.seg.payload);
                     }
                     conns.packet(&p.seg, p.at, p.id);
                 }
+                // Back to the reader for another batch: no large allocation freed here and
+                // made again there for every batch.
+                list.clear();
+                let _ = spare.send(list);
                 continue;
             }
             ToWorker::Sweep(epoch, now) => FromWorker {
@@ -361,12 +366,16 @@ fn prefetch(bytes: &[u8]) {
 fn send_batch<'m>(
     to: &[mpsc::SyncSender<ToWorker<'m>>],
     pending: &mut [Vec<Numbered<'m>>],
+    spare: &mpsc::Receiver<Vec<Numbered<'m>>>,
     w: usize,
 ) {
     if let (Some(list), Some(tx)) = (pending.get_mut(w), to.get(w))
         && !list.is_empty()
     {
-        let full = std::mem::replace(list, Vec::with_capacity(BATCH));
+        let next = spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(list, next);
         // A worker that is gone has panicked; the scope reports it.
         let _ = tx.send(ToWorker::Packets(full));
     }
@@ -384,15 +393,18 @@ fn parallel<R: Send>(
 ) -> Result<ReadOutcome, CaptureError> {
     std::thread::scope(|s| {
         let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<Numbered<'_>>>();
         let mut to_workers = Vec::with_capacity(jobs);
         for _ in 0..jobs {
             let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
             let mtx = merge_tx.clone();
             let keys = keylog.clone();
-            s.spawn(move || worker(rx, mtx, keys, render));
+            let back = spare_tx.clone();
+            s.spawn(move || worker(rx, mtx, back, keys, render));
             to_workers.push(tx);
         }
         drop(merge_tx);
+        drop(spare_tx);
         let reader = s.spawn(move || {
             let mut numbering = Numbering::default();
             let mut clock = SweepClock::default();
@@ -417,12 +429,12 @@ fn parallel<R: Send>(
                         id,
                     });
                     if list.len() >= BATCH {
-                        send_batch(&to_workers, &mut pending, w);
+                        send_batch(&to_workers, &mut pending, &spare_rx, w);
                     }
                 }
                 if clock.due(frame.time) {
                     for w in 0..jobs {
-                        send_batch(&to_workers, &mut pending, w);
+                        send_batch(&to_workers, &mut pending, &spare_rx, w);
                     }
                     for tx in &to_workers {
                         let _ = tx.send(ToWorker::Sweep(epoch, frame.time));
@@ -431,7 +443,7 @@ fn parallel<R: Send>(
                 }
             });
             for w in 0..jobs {
-                send_batch(&to_workers, &mut pending, w);
+                send_batch(&to_workers, &mut pending, &spare_rx, w);
             }
             for tx in &to_workers {
                 let _ = tx.send(ToWorker::End(epoch));
