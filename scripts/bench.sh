@@ -8,7 +8,9 @@
 #   --dir DIR       inputs and outputs (default /tmp/tlsdiag-bench, or $TLSDIAG_BENCH_DIR)
 #   --sizes "S..."  classic-pcap sizes in MiB (default "128 512 1024"); the largest also gets
 #                   its pcapng twin
-#   --repeat N      timed runs of each command on each input; the median is reported (default 3)
+#   --repeat N      timed runs of each command on the largest input; the median is reported
+#                   (default 3). Smaller inputs get proportionally more (x largest/size, at most
+#                   8x: 24 runs at 128 MiB), since the VM's noise weighs more on short runs
 #   --jobs N        the parallel run's --jobs (default: nproc); only when `tlsdiag analyze`
 #                   has --jobs
 #   --no-pcapng     skip the pcapng twin
@@ -125,6 +127,7 @@ RUNS="$DIR/runs-$STAMP.tsv"
 RESULTS="$DIR/results-$STAMP.txt"
 : > "$RUNS"
 INPUTS=()
+ROUNDS=()
 for s in "${SIZE_LIST[@]}"; do
     name="bench-${s}M"
     want_ng=0
@@ -136,8 +139,12 @@ for s in "${SIZE_LIST[@]}"; do
         [ "$want_ng" = 1 ] && ng=()
         bash "$GEN" --from-seed --out-dir "$DIR" --name "$name" "${ng[@]}" "$s" >&2
     fi
-    INPUTS+=("$DIR/$name.pcap")
-    if [ "$want_ng" = 1 ]; then INPUTS+=("$DIR/$name.pcapng"); fi
+    # Smaller inputs get more rounds (as many as fit in the largest's time, at most 8x): a
+    # 128 MiB run takes ~0.15 s, where this VM's noise is a large share of one run.
+    r=$(( REPEAT * ((LARGEST + s - 1) / s) ))
+    [ "$r" -gt $(( REPEAT * 8 )) ] && r=$(( REPEAT * 8 ))
+    INPUTS+=("$DIR/$name.pcap"); ROUNDS+=("$r")
+    if [ "$want_ng" = 1 ]; then INPUTS+=("$DIR/$name.pcapng"); ROUNDS+=("$REPEAT"); fi
 done
 
 # ---------------------------------------------------------------- timed runs
@@ -160,10 +167,11 @@ timed() {
     fi
 }
 
-for input in "${INPUTS[@]}"; do
+for i in "${!INPUTS[@]}"; do
+    input="${INPUTS[$i]}"
     base="$(basename "$input")"
-    echo "timing $base ($REPEAT rounds)" >&2
-    for _ in $(seq "$REPEAT"); do
+    echo "timing $base (${ROUNDS[$i]} rounds)" >&2
+    for _ in $(seq "${ROUNDS[$i]}"); do
         timed "$input" cat /dev/null "${PINCMD[@]}" cat "$input"
         timed "$input" floor "$DIR/out/$base.floor.txt" "${PINCMD[@]}" "$FLOOR" "$input"
         timed "$input" reader "$DIR/out/$base.reader.txt" "${PINCMD[@]}" "$FLOOR" --tlsdiag-reader "$input"
@@ -230,7 +238,7 @@ fi
         echo "tlsdiag: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes'), $(rustc --version)"
     fi
     echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-    echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; median of $REPEAT runs; page cache warmed by cat before each run"
+    echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); page cache warmed by cat before each run"
     echo
     python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" <<'PY'
 import collections, json, os, re, statistics, sys
