@@ -1,6 +1,7 @@
 //! Stage 6: reports. One model ([`FileReport`], [`ConnReport`]) and one renderer per format:
-//! [`table`] (the human report), [`json`] (the JSON document and JSON Lines; wire types kept
-//! apart, documented in `docs/json.md`).
+//! [`table`] (the human report), [`json`] (the JSON document; wire types kept apart,
+//! documented in `docs/json.md`), [`jsonl`] (JSON Lines: the same bytes serde writes for the
+//! wire types, written directly for speed).
 
 pub mod json;
 pub mod jsonl;
