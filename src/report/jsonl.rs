@@ -143,18 +143,18 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
 
 /// One direction's counters, as [`json::Traffic`] serialises.
 fn traffic(out: &mut Vec<u8>, s: &DirStats) {
-    out.extend_from_slice(b"{\"packets\":");
-    int(out, s.packets);
-    out.extend_from_slice(b",\"bytes\":");
-    int(out, s.bytes);
-    out.extend_from_slice(b",\"tls_app_records\":");
-    int(out, s.app_records);
-    out.extend_from_slice(b",\"tls_app_bytes\":");
-    int(out, s.app_bytes);
-    out.extend_from_slice(b",\"retransmissions\":");
-    int(out, s.retransmissions);
-    out.extend_from_slice(b",\"missing_bytes\":");
-    int(out, s.gap_bytes);
+    let fields: [(&[u8], u64); 6] = [
+        (b"{\"packets\":", s.packets),
+        (b",\"bytes\":", s.bytes),
+        (b",\"tls_app_records\":", s.app_records),
+        (b",\"tls_app_bytes\":", s.app_bytes),
+        (b",\"retransmissions\":", s.retransmissions),
+        (b",\"missing_bytes\":", s.gap_bytes),
+    ];
+    for (key, v) in fields {
+        out.extend_from_slice(key);
+        int(out, v);
+    }
     out.push(b'}');
 }
 
