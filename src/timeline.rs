@@ -382,7 +382,8 @@ impl Timeline {
 
     /// The compact transcript (see the module docs).
     pub fn transcript(&self) -> String {
-        let mut s = String::new();
+        // At most one letter per event (ASCII), and the cut at 200 letters: one allocation.
+        let mut s = String::with_capacity(self.events.len().min(201));
         for e in &self.events {
             if let Some(l) = e.kind.letter() {
                 let c = if l.is_ascii_alphabetic() && e.dir.is_client() {
