@@ -804,6 +804,37 @@ mod tests {
     use super::*;
     use crate::capture::link::TcpFlags;
 
+    /// Both directions give one key; `lower` says what SocketAddr's order says (the packed IPv4
+    /// words order like the addresses: address first, then port).
+    #[test]
+    fn flow_key_is_symmetric_and_orders_like_socket_addr() {
+        let addrs: Vec<SocketAddr> = [
+            "10.0.0.1:443",
+            "10.0.0.1:50000",
+            "10.0.0.2:1",
+            "9.255.255.255:65535",
+            "127.0.0.1:443",
+            "[::1]:443",
+            "[::1]:50000",
+            "[fe80::1]:22",
+        ]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+        assert_eq!(addrs.len(), 8);
+        for &a in &addrs {
+            for &b in &addrs {
+                let (hab, lower_ab) = flow_key(a, b);
+                let (hba, lower_ba) = flow_key(b, a);
+                assert_eq!(hab, hba, "{a} {b}");
+                assert_eq!(lower_ab, a <= b, "{a} {b}");
+                if a != b {
+                    assert_ne!(lower_ab, lower_ba, "{a} {b}");
+                }
+            }
+        }
+    }
+
     fn seg(
         src: &str,
         dst: &str,
