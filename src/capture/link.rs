@@ -129,6 +129,32 @@ fn bsd_family(family: u32, rest: &[u8]) -> Decoded<'_> {
     }
 }
 
+/// A [`TcpSegment`] from a parsed TCP header: etherparse's `TcpHeaderSlice` (fast path) and
+/// `TcpSlice` (full parse) have the same accessors but no common trait.
+macro_rules! tcp_segment {
+    ($tcp:expr, $src_ip:expr, $dst_ip:expr, $payload:expr, $wire:expr, $ttl:expr, $ip_id:expr) => {{
+        let tcp = $tcp;
+        TcpSegment {
+            src: SocketAddr::new($src_ip, tcp.source_port()),
+            dst: SocketAddr::new($dst_ip, tcp.destination_port()),
+            seq: tcp.sequence_number(),
+            ack: tcp.acknowledgment_number(),
+            flags: TcpFlags(
+                (u8::from(tcp.fin()) * TcpFlags::FIN)
+                    | (u8::from(tcp.syn()) * TcpFlags::SYN)
+                    | (u8::from(tcp.rst()) * TcpFlags::RST)
+                    | (u8::from(tcp.psh()) * TcpFlags::PSH)
+                    | (u8::from(tcp.ack()) * TcpFlags::ACK),
+            ),
+            window: tcp.window_size(),
+            payload: $payload,
+            wire_len: u32::try_from($wire).unwrap_or(u32::MAX),
+            ttl: $ttl,
+            ip_id: $ip_id,
+        }
+    }};
+}
+
 /// The common case — IPv4 or IPv6 without extension headers, unfragmented, carrying a complete
 /// TCP header — sliced with etherparse's header slices (small, no copies). Anything else
 /// (extension headers, tunnels, fragments, truncation, ICMP) goes the general lax way.
@@ -172,23 +198,9 @@ fn ip_fast(data: &[u8]) -> Option<Decoded<'_>> {
     let tcp_len = tcp.slice().len();
     let payload = segment.get(tcp_len..)?;
     let wire = (total - hdr_len).saturating_sub(tcp_len).max(payload.len());
-    let flags = (u8::from(tcp.fin()) * TcpFlags::FIN)
-        | (u8::from(tcp.syn()) * TcpFlags::SYN)
-        | (u8::from(tcp.rst()) * TcpFlags::RST)
-        | (u8::from(tcp.psh()) * TcpFlags::PSH)
-        | (u8::from(tcp.ack()) * TcpFlags::ACK);
-    Some(Decoded::Tcp(TcpSegment {
-        src: SocketAddr::new(src_ip, tcp.source_port()),
-        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        flags: TcpFlags(flags),
-        window: tcp.window_size(),
-        payload,
-        wire_len: u32::try_from(wire).unwrap_or(u32::MAX),
-        ttl,
-        ip_id,
-    }))
+    Some(Decoded::Tcp(tcp_segment!(
+        tcp, src_ip, dst_ip, payload, wire, ttl, ip_id
+    )))
 }
 
 fn ethernet(data: &[u8], depth: u8) -> Decoded<'_> {
@@ -311,23 +323,9 @@ fn sliced<'a>(p: LaxSlicedPacket<'a>, depth: u8) -> Decoded<'a> {
                     .saturating_sub(tcp_hdr_len)
                     .max(captured.len())
             };
-            let flags = (u8::from(tcp.fin()) * TcpFlags::FIN)
-                | (u8::from(tcp.syn()) * TcpFlags::SYN)
-                | (u8::from(tcp.rst()) * TcpFlags::RST)
-                | (u8::from(tcp.psh()) * TcpFlags::PSH)
-                | (u8::from(tcp.ack()) * TcpFlags::ACK);
-            Decoded::Tcp(TcpSegment {
-                src: SocketAddr::new(src_ip, tcp.source_port()),
-                dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-                seq: tcp.sequence_number(),
-                ack: tcp.acknowledgment_number(),
-                flags: TcpFlags(flags),
-                window: tcp.window_size(),
-                payload: captured,
-                wire_len: u32::try_from(wire).unwrap_or(u32::MAX),
-                ttl,
-                ip_id,
-            })
+            Decoded::Tcp(tcp_segment!(
+                tcp, src_ip, dst_ip, captured, wire, ttl, ip_id
+            ))
         }
         Some(TransportSlice::Udp(udp)) if depth < MAX_TUNNEL_DEPTH => {
             let body = udp.payload();

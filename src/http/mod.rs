@@ -408,14 +408,7 @@ fn chunked_step(c: Chunked, d: &[u8]) -> (usize, State) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Default)]
-    struct Collect(Vec<(usize, u64, EventKind)>);
-    impl EventSink for Collect {
-        fn emit(&mut self, side: usize, frame: u64, _t: Timestamp, kind: EventKind) {
-            self.0.push((side, frame, kind));
-        }
-    }
+    use crate::tls::Collect;
 
     #[test]
     fn keepalive_pipelining_chunked_and_head() {

@@ -46,6 +46,18 @@ pub trait EventSink {
     fn app_data(&mut self, _side: usize, _bytes: &[u8], _frame: u64, _time: Timestamp) {}
 }
 
+/// A sink that keeps every event (side, frame, kind): for the TLS and HTTP parser tests.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct Collect(pub(crate) Vec<(usize, u64, EventKind)>);
+
+#[cfg(test)]
+impl EventSink for Collect {
+    fn emit(&mut self, side: usize, frame: u64, _time: Timestamp, kind: EventKind) {
+        self.0.push((side, frame, kind));
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// No byte seen yet in this direction.
@@ -740,14 +752,6 @@ impl TlsConn {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Default)]
-    struct Collect(Vec<(usize, u64, EventKind)>);
-    impl EventSink for Collect {
-        fn emit(&mut self, side: usize, frame: u64, _time: Timestamp, kind: EventKind) {
-            self.0.push((side, frame, kind));
-        }
-    }
 
     fn client_hello_record(sni: &str) -> Vec<u8> {
         let name = sni.as_bytes();
