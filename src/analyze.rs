@@ -316,7 +316,7 @@ fn worker<'m, R>(
             ToWorker::Packets(mut list) => {
                 for (i, p) in list.iter().enumerate() {
                     if let Some(ahead) = list.get(i + PREFETCH_AHEAD) {
-                        prefetch(ahead.seg.payload);
+                        capture::prefetch(ahead.seg.payload);
                     }
                     conns.packet(&p.seg, p.at, p.id);
                 }
@@ -343,24 +343,10 @@ fn worker<'m, R>(
     }
 }
 
-/// How many packets ahead a worker asks for the start of a payload.
+/// How many packets ahead a worker asks for the start of a payload. A worker's payloads were
+/// last near the reader's core, not its own: without this, the first touch of each one stalls
+/// (the biggest extra cost of --jobs in profiles).
 const PREFETCH_AHEAD: usize = 6;
-
-/// Asks the CPU to load the start of `bytes` (a TLS record header, usually) into cache. A
-/// worker's payloads were last near the reader's core, not its own: without this, the first
-/// touch of each one stalls (the biggest extra cost of --jobs in profiles).
-#[inline]
-fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
-    // nothing architecturally and cannot fault, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
 
 /// Hands worker `w` the packets gathered for it.
 fn send_batch<'m>(

@@ -304,6 +304,7 @@ pub fn read_mapped<'m>(
         map,
         keep_behind,
         released: 0,
+        ahead: 0,
     };
     if map.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
         read_mapped_pcapng(map, &mut pages, &mut summary, &mut on_frame);
@@ -313,19 +314,39 @@ pub fn read_mapped<'m>(
     Ok(summary)
 }
 
-/// Hands the pages of a mapped file back to the kernel once the reader is far enough past
-/// them, so that resident memory stays flat whatever the file size.
+/// The reader's window on a mapped file: the bytes just ahead are asked into the CPU cache
+/// before the reader gets there, and the pages far enough behind are handed back to the
+/// kernel, so that resident memory stays flat whatever the file size.
 struct PageRelease<'m> {
     map: &'m memmap2::Mmap,
     /// Bytes behind the reading position that other threads may still read.
     keep_behind: usize,
     released: usize,
+    /// Everything before this offset has been prefetched.
+    ahead: usize,
 }
+
+/// How far ahead of the reader the file is prefetched. Records are walked like a linked list
+/// (each length gives the next offset), which the CPU cannot predict, and most of a record's
+/// bytes are skipped, so the hardware prefetchers rarely start a stream: without this, the
+/// first touch of almost every record header waits for memory. Measured on the 1 GiB
+/// benchmark, tlsdiag's reader alone: 0.30 s without, 0.19/0.16/0.17/0.18 s at 1/2/4/8 KiB.
+const PREFETCH_DISTANCE: usize = 2048;
 
 impl PageRelease<'_> {
     /// The reader is at byte `offset`.
     #[inline]
     fn at(&mut self, offset: usize) {
+        let want = offset.saturating_add(PREFETCH_DISTANCE).min(self.map.len());
+        if self.ahead < offset {
+            self.ahead = offset;
+        }
+        while self.ahead < want {
+            if let Some(bytes) = self.map.get(self.ahead..) {
+                prefetch(bytes);
+            }
+            self.ahead += CACHE_LINE;
+        }
         let done = offset.saturating_sub(self.keep_behind);
         if done.saturating_sub(self.released) >= MAP_RELEASE_EVERY {
             let upto = done & !(4095usize);
@@ -344,6 +365,26 @@ impl PageRelease<'_> {
             self.released = upto;
         }
     }
+}
+
+/// The unit [`prefetch`] loads.
+const CACHE_LINE: usize = 64;
+
+/// Asks the CPU to load the cache line holding the start of `bytes` (does nothing for an empty
+/// slice or on other architectures than x86_64).
+#[inline]
+pub fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if !bytes.is_empty() {
+        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
+        // nothing architecturally and cannot fault, whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// pcapng from the memory-mapped file (its section header parsed in [`map_capture`]).
