@@ -58,9 +58,10 @@ pub enum Command {
         /// Exit with status 1 when a finding is at or above this severity.
         #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Never)]
         fail_on: FailOn,
-        /// Worker threads for one file: a reader numbers the packets, N workers own the
-        /// connections, check and render them; the output is identical whatever N. Applies to
-        /// uncompressed pcap and pcapng files (gzip and stdin are read by one thread).
+        /// Threads for one file: a reader numbers the packets and N-1 workers own the
+        /// connections, check and render them (with N = 2 or 3 the reader keeps a share of the
+        /// connections too); the output is identical whatever N. Applies to uncompressed pcap
+        /// and pcapng files (gzip and stdin are read by one thread).
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
         /// NSS key log (`SSLKEYLOGFILE`) to decrypt TLS 1.2 (AES-GCM, ChaCha20) and TLS 1.3
