@@ -7,7 +7,9 @@ use std::path::Path;
 
 use crate::capture::link::{self, Decoded};
 use crate::capture::{self, CaptureError, linktype_name};
+use std::cell::Cell;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
 use crate::capture::Timestamp;
@@ -276,11 +278,47 @@ fn sequential<R>(
 
 /// Packets a reader hands to a worker at once.
 const BATCH: usize = 512;
-/// Batches queued for one worker before the reader waits.
-const QUEUE: usize = 8;
-/// How far (bytes of the file) a worker may trail the reader: its queue of Ethernet-size frames
-/// (a worker further behind re-reads dropped pages from the page cache: slower, still correct).
-const KEEP_BEHIND_PER_WORKER: usize = (QUEUE + 2) * BATCH * 1536;
+/// Batches queued for one worker before the reader waits: enough to absorb the bursts of a
+/// sweep (on the 1 GiB benchmark with -j2, the reader waited 50-126 ms on a full queue and the
+/// worker 121-157 ms on an empty one with 8; 29-108 and 25-44 ms with 32, for +10 MB of RSS).
+const QUEUE: usize = 32;
+
+/// How far a worker has got through the batches sent to it, so that the reader knows which
+/// pages of the mapped file no worker reads any more.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Batches the worker has finished.
+    batches: AtomicU64,
+    /// The reader's offset in the file when the last of them was sent: every packet sent or
+    /// gathered for this worker since lies beyond it.
+    upto: AtomicUsize,
+}
+
+/// What the reader knows of a worker's packets: batches sent, and the file offset of the
+/// first packet gathered for the next batch (`usize::MAX`: none).
+#[derive(Debug)]
+struct Sent {
+    batches: Cell<u64>,
+    pending_from: Cell<usize>,
+}
+
+impl Sent {
+    fn new() -> Self {
+        Sent {
+            batches: Cell::new(0),
+            pending_from: Cell::new(usize::MAX),
+        }
+    }
+
+    /// The lowest file offset the worker may still read.
+    fn lowest(&self, p: &Progress) -> usize {
+        if p.batches.load(Ordering::Acquire) < self.batches.get() {
+            p.upto.load(Ordering::Acquire)
+        } else {
+            self.pending_from.get()
+        }
+    }
+}
 
 /// One numbered segment for a worker.
 struct Numbered<'m> {
@@ -290,7 +328,8 @@ struct Numbered<'m> {
 }
 
 enum ToWorker<'m> {
-    Packets(Vec<Numbered<'m>>),
+    /// Packets, and the reader's file offset when it sent them.
+    Packets(Vec<Numbered<'m>>, usize),
     /// Sweep number `.0` at capture time `.1`.
     Sweep(u64, Timestamp),
     /// End of the capture; the final batch is number `.0`.
@@ -308,6 +347,7 @@ fn worker<'m, R>(
     rx: mpsc::Receiver<ToWorker<'m>>,
     tx: mpsc::Sender<FromWorker<R>>,
     spare: mpsc::Sender<Vec<Numbered<'m>>>,
+    progress: &Progress,
     keylog: Option<Arc<KeyLog>>,
     render: &Render<'_, R>,
 ) {
@@ -317,7 +357,7 @@ fn worker<'m, R>(
     let check = |batch: Vec<Timeline>| prechecked(batch, &empty, render);
     for msg in rx {
         let out = match msg {
-            ToWorker::Packets(mut list) => {
+            ToWorker::Packets(mut list, sent_at) => {
                 for (i, p) in list.iter().enumerate() {
                     if let Some(ahead) = list.get(i + PREFETCH_AHEAD) {
                         capture::prefetch(ahead.seg.payload);
@@ -328,6 +368,8 @@ fn worker<'m, R>(
                 // made again there for every batch.
                 list.clear();
                 let _ = spare.send(list);
+                progress.upto.store(sent_at, Ordering::Release);
+                progress.batches.fetch_add(1, Ordering::Release);
                 continue;
             }
             ToWorker::Sweep(epoch, now) => FromWorker {
@@ -374,7 +416,10 @@ impl Owners {
         let workers = jobs.saturating_sub(1).max(1);
         let w = workers as f64;
         // Reader: READER_WORK + (1 - READER_WORK) * f; each worker: (1 - READER_WORK) * (1 - f) / w.
-        let r = READER_WORK;
+        let r: f64 = std::env::var("RW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(READER_WORK);
         let share = (((1.0 - r) / w - r) / ((1.0 - r) * (1.0 + 1.0 / w))).clamp(0.0, 1.0);
         Owners {
             workers,
@@ -393,22 +438,59 @@ impl Owners {
     }
 }
 
-/// Hands worker `w` the packets gathered for it.
-fn send_batch<'m>(
-    to: &[mpsc::SyncSender<ToWorker<'m>>],
-    pending: &mut [Vec<Numbered<'m>>],
-    spare: &mpsc::Receiver<Vec<Numbered<'m>>>,
-    w: usize,
-) {
-    if let (Some(list), Some(tx)) = (pending.get_mut(w), to.get(w))
-        && !list.is_empty()
-    {
-        let next = spare
+/// The reader's side of the workers' queues: packets gathered per worker, sent in batches.
+struct Dispatch<'m, 's> {
+    to: Vec<mpsc::SyncSender<ToWorker<'m>>>,
+    pending: Vec<Vec<Numbered<'m>>>,
+    /// Emptied batches handed back by the workers.
+    spare: mpsc::Receiver<Vec<Numbered<'m>>>,
+    sent: &'s [Sent],
+}
+
+impl<'m> Dispatch<'m, '_> {
+    /// Gathers a packet (at file offset `at`) for worker `w`; sends the batch when full.
+    fn push(&mut self, w: usize, p: Numbered<'m>, at: usize) {
+        let (Some(list), Some(sent)) = (self.pending.get_mut(w), self.sent.get(w)) else {
+            return;
+        };
+        if list.is_empty() {
+            sent.pending_from.set(at);
+        }
+        list.push(p);
+        if list.len() >= BATCH {
+            self.send(w, at);
+        }
+    }
+
+    /// Hands worker `w` the packets gathered for it (the reader is at file offset `at`).
+    fn send(&mut self, w: usize, at: usize) {
+        let (Some(list), Some(tx), Some(sent)) =
+            (self.pending.get_mut(w), self.to.get(w), self.sent.get(w))
+        else {
+            return;
+        };
+        if list.is_empty() {
+            return;
+        }
+        let next = self
+            .spare
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let full = std::mem::replace(list, next);
+        sent.batches.set(sent.batches.get() + 1);
+        sent.pending_from.set(usize::MAX);
         // A worker that is gone has panicked; the scope reports it.
-        let _ = tx.send(ToWorker::Packets(full));
+        let _ = tx.send(ToWorker::Packets(full, at));
+    }
+
+    /// Sends every worker its packets, then `msg` (a sweep or the end).
+    fn send_all(&mut self, at: usize, msg: impl Fn() -> ToWorker<'m>) {
+        for w in 0..self.to.len() {
+            self.send(w, at);
+        }
+        for tx in &self.to {
+            let _ = tx.send(msg());
+        }
     }
 }
 
@@ -425,16 +507,18 @@ fn parallel<R: Send>(
 ) -> Result<ReadOutcome, CaptureError> {
     let owners = Owners::new(jobs);
     let workers = owners.workers;
+    let progress: Vec<Progress> = (0..workers).map(|_| Progress::default()).collect();
+    let progress = &progress;
     std::thread::scope(|s| {
         let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<Numbered<'_>>>();
         let mut to_workers = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        for p in progress {
             let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
             let mtx = merge_tx.clone();
             let keys = keylog.clone();
             let back = spare_tx.clone();
-            s.spawn(move || worker(rx, mtx, back, keys, render));
+            s.spawn(move || worker(rx, mtx, back, p, keys, render));
             to_workers.push(tx);
         }
         drop(spare_tx);
@@ -444,12 +528,24 @@ fn parallel<R: Send>(
             let mut stats = DecodeStats::default();
             let mut own = Connections::with_keylog(keylog);
             let empty = Context::default();
-            let mut pending: Vec<Vec<Numbered<'_>>> =
-                (0..workers).map(|_| Vec::with_capacity(BATCH)).collect();
+            let sent: Vec<Sent> = (0..workers).map(|_| Sent::new()).collect();
+            let mut dispatch = Dispatch {
+                to: to_workers,
+                pending: (0..workers).map(|_| Vec::with_capacity(BATCH)).collect(),
+                spare: spare_rx,
+                sent: &sent,
+            };
+            // Pages below what every worker has finished (or still has to read) are released.
+            let in_use = |at: usize| {
+                sent.iter()
+                    .zip(progress)
+                    .fold(at, |low, (s, p)| low.min(s.lowest(p)))
+            };
+            let base = map.as_ptr() as usize;
             let mut epoch = 0u64;
-            // Workers trail the reader by at most their queues (QUEUE batches of BATCH packets).
-            let keep_behind = KEEP_BEHIND_PER_WORKER.saturating_mul(workers);
-            let summary = capture::read_mapped(path, map, keep_behind, |frame| {
+            let mut at = 0usize;
+            let summary = capture::read_mapped(path, map, &in_use, |frame| {
+                at = (frame.data.as_ptr() as usize).wrapping_sub(base);
                 let seg = match decode_frame(frame, &mut stats) {
                     Decoded::Tcp(seg) => seg,
                     Decoded::IcmpQuotedTcp { src, dst } => return numbering.quoted(src, dst),
@@ -458,40 +554,28 @@ fn parallel<R: Send>(
                 let id = numbering.assign(&seg);
                 match owners.of(id.flow) {
                     None => own.packet(&seg, At::from(frame), id),
-                    Some(w) => {
-                        if let Some(list) = pending.get_mut(w) {
-                            list.push(Numbered {
-                                seg,
-                                at: At::from(frame),
-                                id,
-                            });
-                            if list.len() >= BATCH {
-                                send_batch(&to_workers, &mut pending, &spare_rx, w);
-                            }
-                        }
-                    }
+                    Some(w) => dispatch.push(
+                        w,
+                        Numbered {
+                            seg,
+                            at: At::from(frame),
+                            id,
+                        },
+                        at,
+                    ),
                 }
                 if clock.due(frame.time) {
-                    for w in 0..workers {
-                        send_batch(&to_workers, &mut pending, &spare_rx, w);
-                    }
-                    for tx in &to_workers {
-                        let _ = tx.send(ToWorker::Sweep(epoch, frame.time));
-                    }
+                    let now = frame.time;
+                    dispatch.send_all(at, || ToWorker::Sweep(epoch, now));
                     let _ = merge_tx.send(FromWorker {
                         epoch,
-                        batch: prechecked(own.sweep(frame.time), &empty, render),
+                        batch: prechecked(own.sweep(now), &empty, render),
                         late_packets: 0,
                     });
                     epoch += 1;
                 }
             });
-            for w in 0..workers {
-                send_batch(&to_workers, &mut pending, &spare_rx, w);
-            }
-            for tx in &to_workers {
-                let _ = tx.send(ToWorker::End(epoch));
-            }
+            dispatch.send_all(at, || ToWorker::End(epoch));
             let _ = merge_tx.send(FromWorker {
                 epoch,
                 batch: prechecked(own.finish(), &empty, render),
@@ -685,5 +769,97 @@ mod tests {
             x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
         }
         x
+    }
+
+    fn numbered(n: u64) -> Numbered<'static> {
+        use crate::capture::link::{TcpFlags, TcpSegment};
+        Numbered {
+            seg: TcpSegment {
+                src: std::net::SocketAddr::from(([10, 0, 0, 1], 50000)),
+                dst: std::net::SocketAddr::from(([10, 0, 0, 2], 443)),
+                seq: 0,
+                ack: 0,
+                flags: TcpFlags::default(),
+                window: 0,
+                payload: &[],
+                wire_len: 0,
+                ttl: 64,
+                ip_id: None,
+            },
+            at: At {
+                frame: n,
+                time: Timestamp(0),
+            },
+            id: Assigned {
+                stream: 0,
+                new: false,
+                flow: 0,
+            },
+        }
+    }
+
+    /// What the reader may release follows the worker: the packets it gathers, the batches in
+    /// flight, the batches the worker has finished.
+    #[test]
+    fn pages_are_in_use_until_the_worker_has_finished_their_batch() {
+        let progress = Progress::default();
+        let sent = [Sent::new()];
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (_back, spare) = mpsc::channel();
+        let mut d = Dispatch {
+            to: vec![tx],
+            pending: vec![Vec::new()],
+            spare,
+            sent: &sent,
+        };
+        let lowest = || sent[0].lowest(&progress);
+        // Nothing gathered, nothing sent: the worker reads nothing.
+        assert_eq!(lowest(), usize::MAX);
+        d.push(0, numbered(1), 1000);
+        d.push(0, numbered(2), 1500);
+        assert_eq!(lowest(), 1000, "the first packet gathered");
+        d.send(0, 2000);
+        assert_eq!(sent[0].batches.get(), 1);
+        // In flight and not finished: everything the worker was ever sent may still be read.
+        assert_eq!(lowest(), 0);
+        d.push(0, numbered(3), 2500);
+        assert_eq!(lowest(), 0);
+        // The worker finishes the batch (as `worker` does).
+        let Ok(ToWorker::Packets(list, sent_at)) = rx.try_recv() else {
+            panic!("no batch sent")
+        };
+        assert_eq!((list.len(), sent_at), (2, 2000));
+        progress.upto.store(sent_at, Ordering::Release);
+        progress.batches.fetch_add(1, Ordering::Release);
+        assert_eq!(lowest(), 2500, "only the packet gathered since");
+        d.send(0, 3000);
+        assert_eq!(lowest(), 2000, "the second batch is in flight");
+        // A full batch goes at once.
+        for i in 0..BATCH as u64 {
+            d.push(0, numbered(10 + i), 4000 + i as usize);
+        }
+        assert_eq!(sent[0].batches.get(), 3);
+        assert_eq!(sent[0].pending_from.get(), usize::MAX);
+        // Sweeps and the end follow the packets gathered before them.
+        d.push(0, numbered(9999), 9000);
+        d.send_all(9100, || ToWorker::End(7));
+        assert_eq!(sent[0].batches.get(), 4);
+        let kinds: Vec<String> = rx
+            .try_iter()
+            .map(|m| match m {
+                ToWorker::Packets(l, at) => format!("packets {} at {at}", l.len()),
+                ToWorker::Sweep(e, _) => format!("sweep {e}"),
+                ToWorker::End(e) => format!("end {e}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "packets 1 at 3000".to_string(),
+                format!("packets {BATCH} at {}", 4000 + BATCH - 1),
+                "packets 1 at 9100".to_string(),
+                "end 7".to_string()
+            ]
+        );
     }
 }

@@ -224,7 +224,7 @@ pub fn read_capture(
     mut on_frame: impl FnMut(&Frame<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
     if let Some(map) = map_capture(path) {
-        let summary = read_mapped(path, &map, 0, on_frame)?;
+        let summary = read_mapped(path, &map, &|at| at, on_frame)?;
         drop(map);
         return Ok(summary);
     }
@@ -291,19 +291,23 @@ const MAP_RELEASE_EVERY: usize = 4 << 20;
 /// Reads a memory-mapped capture (from [`map_capture`]); frames borrow the map, so their bytes
 /// may be handed to other threads for as long as the map lives.
 ///
-/// Pages more than `keep_behind` bytes behind the reading position are handed back to the
-/// kernel (pass the most bytes other threads may still be reading behind the reader).
+/// Pages behind the reading position are handed back to the kernel as the reader goes on, down
+/// to `in_use(offset)`: the lowest byte offset that other threads may still read while the
+/// reader is at `offset` (pass `&|at| at` when no other thread reads the frames). A thread that
+/// touches a page handed back reads it again from the page cache: slower, still correct; so
+/// the pages kept behind are capped at [`MAX_KEEP_BEHIND`], whatever `in_use` says.
 pub fn read_mapped<'m>(
     path: &Path,
     map: &'m memmap2::Mmap,
-    keep_behind: usize,
+    in_use: &dyn Fn(usize) -> usize,
     mut on_frame: impl FnMut(&Frame<'m>),
 ) -> Result<CaptureSummary, CaptureError> {
     let mut summary = CaptureSummary::default();
     let mut pages = PageRelease {
         map,
-        keep_behind,
+        in_use,
         released: 0,
+        checked: 0,
         ahead: 0,
     };
     if map.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
@@ -314,14 +318,22 @@ pub fn read_mapped<'m>(
     Ok(summary)
 }
 
+/// The most bytes of a mapped file kept resident behind the reader for other threads.
+pub const MAX_KEEP_BEHIND: usize = 48 << 20;
+
+/// How often (bytes read) the reader asks whether pages can be released, once enough can.
+const RELEASE_CHECK_EVERY: usize = 64 << 10;
+
 /// The reader's window on a mapped file: the bytes just ahead are asked into the CPU cache
-/// before the reader gets there, and the pages far enough behind are handed back to the
+/// before the reader gets there, and the pages no thread needs any more are handed back to the
 /// kernel, so that resident memory stays flat whatever the file size.
-struct PageRelease<'m> {
+struct PageRelease<'m, 'u> {
     map: &'m memmap2::Mmap,
-    /// Bytes behind the reading position that other threads may still read.
-    keep_behind: usize,
+    /// The lowest offset still in use, given the reader's.
+    in_use: &'u dyn Fn(usize) -> usize,
     released: usize,
+    /// The reader's offset when `in_use` was last asked.
+    checked: usize,
     /// Everything before this offset has been prefetched.
     ahead: usize,
 }
@@ -333,7 +345,7 @@ struct PageRelease<'m> {
 /// benchmark, tlsdiag's reader alone: 0.30 s without, 0.19/0.16/0.17/0.18 s at 1/2/4/8 KiB.
 const PREFETCH_DISTANCE: usize = 2048;
 
-impl PageRelease<'_> {
+impl PageRelease<'_, '_> {
     /// The reader is at byte `offset`.
     #[inline]
     fn at(&mut self, offset: usize) {
@@ -347,23 +359,36 @@ impl PageRelease<'_> {
             }
             self.ahead += CACHE_LINE;
         }
-        let done = offset.saturating_sub(self.keep_behind);
-        if done.saturating_sub(self.released) >= MAP_RELEASE_EVERY {
-            let upto = done & !(4095usize);
-            // SAFETY: the range lies before every record still in use (frames are handed to
-            // `on_frame` one at a time, and other threads read at most `keep_behind` bytes
-            // behind), and the mapping is a read-only view of the file: dropped pages would
-            // simply be read again from the file if touched.
-            #[cfg(unix)]
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    self.released,
-                    upto - self.released,
-                )
-            };
-            self.released = upto;
+        if offset.saturating_sub(self.released) >= MAP_RELEASE_EVERY
+            && offset.saturating_sub(self.checked) >= RELEASE_CHECK_EVERY
+        {
+            self.checked = offset;
+            self.release(offset);
         }
+    }
+
+    #[cold]
+    fn release(&mut self, offset: usize) {
+        let low = (self.in_use)(offset)
+            .min(offset)
+            .max(offset.saturating_sub(MAX_KEEP_BEHIND));
+        let upto = low & !4095usize;
+        if upto.saturating_sub(self.released) < MAP_RELEASE_EVERY {
+            return;
+        }
+        // SAFETY: the range lies before every record still in use (frames are handed to
+        // `on_frame` one at a time, and other threads read nothing below `in_use`, or re-read
+        // past MAX_KEEP_BEHIND), and the mapping is a read-only view of the file: dropped pages
+        // are simply read again from the file if touched.
+        #[cfg(unix)]
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.released,
+                upto - self.released,
+            )
+        };
+        self.released = upto;
     }
 }
 
@@ -390,7 +415,7 @@ pub fn prefetch(bytes: &[u8]) {
 /// pcapng from the memory-mapped file (its section header parsed in [`map_capture`]).
 fn read_mapped_pcapng<'m>(
     map: &'m memmap2::Mmap,
-    pages: &mut PageRelease<'m>,
+    pages: &mut PageRelease<'m, '_>,
     summary: &mut CaptureSummary,
     on_frame: &mut impl FnMut(&Frame<'m>),
 ) {
@@ -436,7 +461,7 @@ fn read_mapped_pcapng<'m>(
 fn read_mapped_pcap<'m>(
     path: &Path,
     map: &'m memmap2::Mmap,
-    pages: &mut PageRelease<'m>,
+    pages: &mut PageRelease<'m, '_>,
     summary: &mut CaptureSummary,
     on_frame: &mut impl FnMut(&Frame<'m>),
 ) -> Result<(), CaptureError> {
