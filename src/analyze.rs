@@ -51,9 +51,9 @@ pub fn analyze_timelines(
 pub struct Options {
     /// Threads analysing one file; 0 or 1: one thread. With more, an uncompressed pcap or
     /// pcapng file is memory-mapped and read by one thread that numbers streams in file order,
-    /// and the connections are owned by a hash of their 4-tuple (both directions of a flow on
-    /// one thread): `jobs - 1` workers own most of them and the reader the share that keeps
-    /// it as busy as a worker (see [`Owners`]). Sweeps are decided by the reader on the
+    /// and each 4-tuple is owned by one thread (both directions of a flow, port reuse included):
+    /// one of `jobs - 1` workers, or the reader itself when every worker has a backlog (see
+    /// [`choose_owner`]). Which thread owns a connection never changes what is reported. Sweeps are decided by the reader on the
     /// capture's clock and the connections finalised at a sweep are merged in stream order, so
     /// the output is byte-identical to one thread. Other inputs (gzip, stdin) use one thread.
     pub jobs: usize,
@@ -123,7 +123,7 @@ pub fn analyze_rendered<R: Send>(
     let mut emit = |batch: Vec<Item<R>>| settle(batch, &mut ctx, render, sink);
     let jobs = opts.jobs;
     let outcome = match (jobs > 1).then(|| capture::map_capture(path)).flatten() {
-        Some(map) => parallel(path, &map, jobs, keylog, render, &mut emit)?,
+        Some(map) => parallel(path, &map, jobs, BUSY, keylog, render, &mut emit)?,
         None => sequential(path, keylog, &mut emit)?,
     };
     Ok(report_of(path, outcome))
@@ -310,6 +310,13 @@ impl Sent {
         }
     }
 
+    /// Batches sent to the worker and not yet finished.
+    fn in_flight(&self, p: &Progress) -> u64 {
+        self.batches
+            .get()
+            .saturating_sub(p.batches.load(Ordering::Relaxed))
+    }
+
     /// The lowest file offset the worker may still read.
     fn lowest(&self, p: &Progress) -> usize {
         if p.batches.load(Ordering::Acquire) < self.batches.get() {
@@ -394,47 +401,29 @@ fn worker<'m, R>(
 /// (the biggest extra cost of --jobs in profiles).
 const PREFETCH_AHEAD: usize = 6;
 
-/// Which thread owns a flow with `--jobs N`: N threads analyse, a reader and N - 1 workers.
-/// Reading, decoding and numbering take about a quarter of one thread's work on the benchmark
-/// capture, so with few workers the reader would wait for them: it keeps the share of the flows
-/// that evens the threads out (31% with two jobs, 7% with three, none from four on).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Owners {
-    workers: usize,
-    /// Flows whose mixed hash is below this are the reader's (out of 2^32).
-    reader_cut: u64,
-}
+/// [`Assigned::owner`] of the 4-tuples the reader tracks itself.
+const READER: u32 = u32::MAX - 1;
 
-/// The reader's part of the work of analysing a capture (reading, decoding, numbering,
-/// dispatching), without the merging thread's: measured with `perf` on the 1 GiB benchmark,
-/// `--jobs 2` (reader 48.6% of the samples while keeping a third of the flows, worker 44.8%,
-/// merger 6.7%).
-const READER_WORK: f64 = 0.28;
+/// Batches in flight (sent, not yet finished) from which a worker counts as busy: about two
+/// milliseconds of its work, more than a sweep takes the reader.
+const BUSY: u64 = 8;
 
-impl Owners {
-    fn new(jobs: usize) -> Self {
-        let workers = jobs.saturating_sub(1).max(1);
-        let w = workers as f64;
-        // Reader: READER_WORK + (1 - READER_WORK) * f; each worker: (1 - READER_WORK) * (1 - f) / w.
-        let r: f64 = std::env::var("RW")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(READER_WORK);
-        let share = (((1.0 - r) / w - r) / ((1.0 - r) * (1.0 + 1.0 / w))).clamp(0.0, 1.0);
-        Owners {
-            workers,
-            reader_cut: (share * (1u64 << 32) as f64) as u64,
+/// Who owns a new 4-tuple with `--jobs N` (N threads: a reader and N - 1 workers), given the
+/// batches each worker has in flight: the least busy worker, or the reader itself when every
+/// worker is busy. Reading, decoding and numbering are only part of the work (about a quarter
+/// on the benchmark capture), so with few workers a reader that only dispatched would wait for
+/// them, and with a share fixed in advance (by hash) one of the two would wait whenever the
+/// capture's mix or the machine's load changed; owning by backlog keeps both busy.
+fn choose_owner(in_flight: impl Iterator<Item = u64>, busy: u64) -> u32 {
+    let mut best: Option<(u64, u32)> = None;
+    for (w, n) in (0u32..).zip(in_flight) {
+        if best.is_none_or(|(b, _)| n < b) {
+            best = Some((n, w));
         }
     }
-
-    /// `None`: the reader's; `Some(w)`: worker `w`'s. Both directions of a flow have one hash,
-    /// so one owner.
-    fn of(&self, flow: u64) -> Option<usize> {
-        // The hash's high bits, mixed (a multiplicative hash's low bits are its weakest).
-        let u = flow.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        let rest = (1u64 << 32) - self.reader_cut;
-        let above = u.checked_sub(self.reader_cut)?;
-        Some(((above * self.workers as u64) / rest.max(1)) as usize)
+    match best {
+        Some((n, w)) if n < busy => w,
+        _ => READER,
     }
 }
 
@@ -494,19 +483,20 @@ impl<'m> Dispatch<'m, '_> {
     }
 }
 
-/// A reader thread numbers and dispatches (and tracks a share of the flows itself, see
-/// [`Owners`]); `jobs - 1` workers track, check and render; this thread merges each sweep's
-/// batches in stream order and settles what needs other connections.
+/// A reader thread numbers and dispatches (and tracks the new flows itself while every worker
+/// is busy, see [`choose_owner`]); `jobs - 1` workers track, check and render; this thread
+/// merges each sweep's batches in stream order and settles what needs other connections.
 fn parallel<R: Send>(
     path: &Path,
     map: &memmap2::Mmap,
     jobs: usize,
+    busy: u64,
     keylog: Option<Arc<KeyLog>>,
     render: &Render<'_, R>,
     emit: &mut dyn FnMut(Vec<Item<R>>),
 ) -> Result<ReadOutcome, CaptureError> {
-    let owners = Owners::new(jobs);
-    let workers = owners.workers;
+    // The reader is one of the `jobs` threads.
+    let workers = jobs.saturating_sub(1).clamp(1, READER as usize - 1);
     let progress: Vec<Progress> = (0..workers).map(|_| Progress::default()).collect();
     let progress = &progress;
     std::thread::scope(|s| {
@@ -551,11 +541,13 @@ fn parallel<R: Send>(
                     Decoded::IcmpQuotedTcp { src, dst } => return numbering.quoted(src, dst),
                     _ => return,
                 };
-                let id = numbering.assign(&seg);
-                match owners.of(id.flow) {
-                    None => own.packet(&seg, At::from(frame), id),
-                    Some(w) => dispatch.push(
-                        w,
+                let id = numbering.assign_owned(&seg, || {
+                    choose_owner(sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)), busy)
+                });
+                match id.owner {
+                    READER => own.packet(&seg, At::from(frame), id),
+                    w => dispatch.push(
+                        w as usize,
                         Numbered {
                             seg,
                             at: At::from(frame),
@@ -698,77 +690,61 @@ pub fn analyze_collect_with(path: &Path, opts: &Options) -> FileReport {
 mod tests {
     use super::*;
 
-    /// Shares of 100,000 flow hashes (FxHash-like: the multiplicative hashes the numbering makes).
-    fn shares(jobs: usize) -> (f64, Vec<f64>) {
-        let owners = Owners::new(jobs);
-        let mut reader = 0u64;
-        let mut per = vec![0u64; owners.workers];
-        let n = 100_000u64;
-        for i in 0..n {
-            let flow = (i.wrapping_add(0x1234_5678))
-                .wrapping_mul(0xf135_7aea_2e62_a9c5)
-                .rotate_left(26);
-            match owners.of(flow) {
-                None => reader += 1,
-                Some(w) => {
-                    assert!(w < owners.workers, "worker {w} of {}", owners.workers);
-                    per[w] += 1;
-                }
+    /// A new 4-tuple goes to the least busy worker, ties to the first; to the reader when every
+    /// worker has BUSY batches in flight or more.
+    #[test]
+    fn new_flows_go_to_the_least_busy_worker_or_the_reader() {
+        let choose = |v: &[u64]| choose_owner(v.iter().copied(), BUSY);
+        assert_eq!(choose(&[0]), 0);
+        assert_eq!(choose(&[BUSY - 1]), 0);
+        assert_eq!(choose(&[BUSY]), READER);
+        assert_eq!(choose(&[BUSY + 20]), READER);
+        assert_eq!(choose(&[3, 1, 2]), 1);
+        assert_eq!(choose(&[2, 1, 1]), 1);
+        assert_eq!(choose(&[BUSY, BUSY + 1, BUSY - 1]), 2);
+        assert_eq!(choose(&[BUSY, BUSY, BUSY]), READER);
+        assert_eq!(choose(&[]), READER);
+    }
+
+    /// Every fixture gives the same connections (same order, same bytes) whoever owns them: all
+    /// by the workers, all by the reader, or as the backlog falls.
+    #[test]
+    fn owners_do_not_change_the_output() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 10, "fixtures in {}", dir.display());
+        let line = |_: Timeline, c: ConnReport| format!("{c:?}");
+        for f in &files {
+            // One context for the whole file, as analyze_rendered keeps.
+            let mut one = Vec::new();
+            let mut ctx = Context::default();
+            let mut emit =
+                |batch: Vec<Item<String>>| settle(batch, &mut ctx, &line, &mut |l| one.push(l));
+            sequential(f, None, &mut emit)
+                .map_err(|e| e.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let Some(map) = capture::map_capture(f) else {
+                continue;
+            };
+            for (jobs, busy) in [(2, u64::MAX), (2, 0), (2, 1), (3, 0), (3, 1), (4, 2)] {
+                let mut many = Vec::new();
+                let mut ctx = Context::default();
+                let mut emit = |batch: Vec<Item<String>>| {
+                    settle(batch, &mut ctx, &line, &mut |l| many.push(l))
+                };
+                parallel(f, &map, jobs, busy, None, &line, &mut emit)
+                    .map_err(|e| e.to_string())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(many, one, "{} with {jobs} jobs, busy {busy}", f.display());
             }
         }
-        let f = |c: u64| c as f64 / n as f64;
-        (f(reader), per.into_iter().map(f).collect())
-    }
-
-    #[test]
-    fn the_reader_keeps_a_share_that_evens_the_threads_out() {
-        let (reader, workers) = shares(2);
-        assert_eq!(workers.len(), 1);
-        assert!((reader - 0.3056).abs() < 0.01, "reader {reader}");
-        let (reader, workers) = shares(3);
-        assert_eq!(workers.len(), 2);
-        assert!((reader - 0.0741).abs() < 0.01, "reader {reader}");
-        for w in &workers {
-            assert!((w - (1.0 - 0.0741) / 2.0).abs() < 0.01, "worker {w}");
-        }
-        for jobs in [4, 8, 64] {
-            let (reader, workers) = shares(jobs);
-            assert_eq!(reader, 0.0);
-            assert_eq!(workers.len(), jobs - 1);
-            for w in &workers {
-                assert!(
-                    (w - 1.0 / (jobs - 1) as f64).abs() < 0.01,
-                    "{jobs} jobs: worker {w}"
-                );
-            }
-        }
-    }
-
-    /// The ends of the hash range: the lowest mixed hash is the reader's when it has a share
-    /// and worker 0's otherwise; the highest is the last worker's.
-    #[test]
-    fn the_ends_of_the_hash_range_have_owners() {
-        // 0 mixes to 0; the inverse of the mixing constant mixes to 1 (the top 32 bits: 0).
-        assert_eq!(Owners::new(2).of(0), None);
-        assert_eq!(Owners::new(3).of(0), None);
-        assert_eq!(Owners::new(4).of(0), Some(0));
-        // A hash that mixes to all ones.
-        let top = u64::MAX.wrapping_mul(mod_inverse(0x9E37_79B9_7F4A_7C15));
-        assert_eq!(top.wrapping_mul(0x9E37_79B9_7F4A_7C15), u64::MAX);
-        for jobs in [2, 3, 4, 9] {
-            assert_eq!(Owners::new(jobs).of(top), Some(jobs - 2), "{jobs} jobs");
-        }
-        // One job never runs in parallel, but asks for one worker like two.
-        assert_eq!(Owners::new(1), Owners::new(2));
-    }
-
-    /// The inverse of an odd number modulo 2^64 (Newton's iteration).
-    fn mod_inverse(a: u64) -> u64 {
-        let mut x = a;
-        for _ in 0..6 {
-            x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
-        }
-        x
     }
 
     fn numbered(n: u64) -> Numbered<'static> {
@@ -794,6 +770,7 @@ mod tests {
                 stream: 0,
                 new: false,
                 flow: 0,
+                owner: 0,
             },
         }
     }

@@ -520,9 +520,10 @@ pub struct Assigned {
     pub stream: u64,
     /// Whether it starts a new connection.
     pub new: bool,
-    /// The hash of its 4-tuple, the same for both directions: the key of its connection, and
-    /// which worker owns it.
+    /// The hash of its 4-tuple, the same for both directions: the key of its connection.
     pub flow: u64,
+    /// The thread that owns the 4-tuple (see [`Numbering::assign_owned`]; 0 with one thread).
+    pub owner: u32,
 }
 
 /// What the numbering remembers of a 4-tuple.
@@ -535,7 +536,12 @@ struct KeyState {
     base_seq: [Option<u32>; 2],
     /// Seen only quoted in an ICMP error so far.
     reserved: bool,
+    /// Who owns the 4-tuple ([`UNOWNED`] until its first TCP segment).
+    owner: u32,
 }
+
+/// The owner of a 4-tuple seen only quoted in an ICMP error.
+const UNOWNED: u32 = u32::MAX;
 
 /// Wireshark's `tcp.stream` numbering, kept apart from connection state so that one reader can
 /// number every packet in file order while workers own the connections.
@@ -555,23 +561,33 @@ impl Numbering {
     /// first real packet of a reserved one, or a SYN whose ISN differs from that side's base
     /// sequence number: port reuse; a retransmitted SYN keeps its stream).
     pub fn assign(&mut self, seg: &TcpSegment<'_>) -> Assigned {
+        self.assign_owned(seg, || 0)
+    }
+
+    /// [`Numbering::assign`], and the owner of the 4-tuple: `owner()` when its first segment
+    /// comes (`owner` must not return `u32::MAX`). A 4-tuple keeps its owner for good, port
+    /// reuse included, so that one thread sees every packet of it: a new connection on a
+    /// 4-tuple replaces the old one in its owner's table, as with one thread.
+    pub fn assign_owned(&mut self, seg: &TcpSegment<'_>, owner: impl FnOnce() -> u32) -> Assigned {
         let (h, lower) = flow_key(seg.src, seg.dst);
-        let fresh = |stream: u64| KeyState {
+        let fresh = |stream: u64, owner: u32| KeyState {
             stream,
             a_is_lower: lower,
             base_seq: [Some(seg.seq), None],
             reserved: false,
+            owner,
         };
-        let (stream, new) = match self.keys.get_mut(&h) {
+        let (stream, new, owner) = match self.keys.get_mut(&h) {
             None => {
                 let stream = self.next;
                 self.next += 1;
-                self.keys.insert(h, fresh(stream));
-                (stream, true)
+                let owner = owner();
+                self.keys.insert(h, fresh(stream, owner));
+                (stream, true, owner)
             }
             Some(st) if st.reserved => {
-                *st = fresh(st.stream);
-                (st.stream, true)
+                *st = fresh(st.stream, owner());
+                (st.stream, true, st.owner)
             }
             Some(st) => {
                 let side = usize::from(lower != st.a_is_lower);
@@ -579,11 +595,11 @@ impl Numbering {
                 if is_syn && st.base_seq[side].is_some_and(|b| b != seg.seq) {
                     let stream = self.next;
                     self.next += 1;
-                    *st = fresh(stream);
-                    (stream, true)
+                    *st = fresh(stream, st.owner);
+                    (stream, true, st.owner)
                 } else {
                     st.base_seq[side].get_or_insert(seg.seq);
-                    (st.stream, false)
+                    (st.stream, false, st.owner)
                 }
             }
         };
@@ -591,6 +607,7 @@ impl Numbering {
             stream,
             new,
             flow: h,
+            owner,
         }
     }
 
@@ -605,6 +622,7 @@ impl Numbering {
                     a_is_lower: true,
                     base_seq: [None; 2],
                     reserved: true,
+                    owner: UNOWNED,
                 },
             );
             self.next += 1;
@@ -871,6 +889,43 @@ mod tests {
     const SYN: u8 = TcpFlags::SYN;
     const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const ACK: u8 = TcpFlags::ACK;
+
+    // --- owners (--jobs) --------------------------------------------------------------------
+    /// A 4-tuple gets its owner once, at its first segment (an ICMP quote does not decide it),
+    /// and keeps it in both directions and across port reuse.
+    #[test]
+    fn a_four_tuple_keeps_its_first_owner() {
+        let mut n = Numbering::default();
+        let mut asked = 0;
+        let mut next_owner = 7u32;
+        let mut assign = |n: &mut Numbering, s: &TcpSegment<'_>| {
+            n.assign_owned(s, || {
+                asked += 1;
+                next_owner += 1;
+                next_owner
+            })
+        };
+        let a = assign(&mut n, &seg(C, S, 100, SYN, b""));
+        assert_eq!((a.stream, a.new, a.owner), (0, true, 8));
+        let b = assign(&mut n, &seg(S, C, 500, SYNACK, b""));
+        assert_eq!((b.stream, b.new, b.owner), (0, false, 8));
+        // Port reuse: a new stream, the same owner.
+        let c = assign(&mut n, &seg(C, S, 9000, SYN, b""));
+        assert_eq!((c.stream, c.new, c.owner), (1, true, 8));
+        // Quoted first: the index is taken, the owner comes with the first segment.
+        let other = "10.0.0.3:40001";
+        n.quoted(other.parse().expect("addr"), S.parse().expect("addr"));
+        let d = assign(&mut n, &seg(S, other, 1, ACK, b"x"));
+        assert_eq!((d.stream, d.new, d.owner), (2, true, 9));
+        let e = assign(&mut n, &seg(other, S, 2, ACK, b"y"));
+        assert_eq!((e.stream, e.new, e.owner), (2, false, 9));
+        assert_eq!(asked, 2);
+        // One thread: everything is owner 0.
+        assert_eq!(
+            Numbering::default().assign(&seg(C, S, 1, SYN, b"")).owner,
+            0
+        );
+    }
 
     // --- stream numbering (Wireshark tcp.stream) ------------------------------------------
     #[test]
