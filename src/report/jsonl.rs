@@ -12,7 +12,7 @@ use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 use super::ConnReport;
-use super::json::{self, StreamFilter};
+use super::json;
 use crate::rules::{Evidence, Finding};
 use crate::timeline::DirStats;
 
@@ -44,7 +44,10 @@ pub fn write_conn(out: &mut Vec<u8>, c: &ConnReport, path: Option<&str>) -> serd
     }
     out.extend_from_slice(b"],\"tls_version\":");
     match c.tls_version {
-        Some(v) => shown(out, v),
+        Some(v) => match v.released_name() {
+            Some(name) => string(out, name),
+            None => shown(out, v),
+        },
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"cipher\":");
@@ -126,7 +129,10 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
         },
     );
     out.extend_from_slice(b",\"filter\":");
-    shown(out, StreamFilter(c.stream));
+    // json::StreamFilter, without the formatting machinery.
+    out.extend_from_slice(b"\"tcp.stream eq ");
+    int(out, c.stream);
+    out.push(b'"');
     out.extend_from_slice(b",\"confidence\":");
     string(
         out,

@@ -30,17 +30,28 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
+impl TlsVersion {
+    /// The name of a released version ("TLS 1.2"); `None` for drafts and unknown numbers,
+    /// which `Display` spells out.
+    pub fn released_name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0x0002 => "SSL 2.0",
+            0x0300 => "SSL 3.0",
+            0x0301 => "TLS 1.0",
+            0x0302 => "TLS 1.1",
+            0x0303 => "TLS 1.2",
+            0x0304 => "TLS 1.3",
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for TlsVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            0x0002 => f.write_str("SSL 2.0"),
-            0x0300 => f.write_str("SSL 3.0"),
-            0x0301 => f.write_str("TLS 1.0"),
-            0x0302 => f.write_str("TLS 1.1"),
-            0x0303 => f.write_str("TLS 1.2"),
-            0x0304 => f.write_str("TLS 1.3"),
-            v if v >> 8 == 0x7f => write!(f, "TLS 1.3 (draft {})", v & 0xff),
-            v => write!(f, "0x{v:04x}"),
+        match (self.released_name(), self.0) {
+            (Some(name), _) => f.write_str(name),
+            (None, v) if v >> 8 == 0x7f => write!(f, "TLS 1.3 (draft {})", v & 0xff),
+            (None, v) => write!(f, "0x{v:04x}"),
         }
     }
 }
