@@ -59,9 +59,9 @@ pub enum Command {
         #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Never)]
         fail_on: FailOn,
         /// Threads for one file: a reader numbers the packets and N-1 workers own the
-        /// connections, check and render them (with N = 2 or 3 the reader keeps a share of the
-        /// connections too); the output is identical whatever N. Applies to uncompressed pcap
-        /// and pcapng files (gzip and stdin are read by one thread).
+        /// connections, check and render them (the reader takes new connections itself while
+        /// every worker has a backlog); the output is identical whatever N. Applies to
+        /// uncompressed pcap and pcapng files (gzip and stdin are read by one thread).
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
         /// NSS key log (`SSLKEYLOGFILE`) to decrypt TLS 1.2 (AES-GCM, ChaCha20) and TLS 1.3
