@@ -199,13 +199,12 @@ fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
         }) {
             return;
         }
-        let after: Vec<&Event> = t
+        let mut after = t
             .events
             .iter()
-            .filter(|e| e.frame >= cert.frame && e.dir == Dir::ClientToServer)
-            .collect();
+            .filter(|e| e.frame >= cert.frame && e.dir == Dir::ClientToServer);
         // First client reaction after the Certificate.
-        let Some(first) = after.iter().find(|e| {
+        let Some(first) = after.find(|e| {
             matches!(
                 e.kind,
                 EventKind::Alert { .. }

@@ -148,18 +148,18 @@ pub struct Context {
 /// What [`Context::observe`] takes from a finished connection (small, so that a worker can
 /// hand it over instead of the timeline).
 #[derive(Clone, Debug)]
-pub struct Observation {
+pub struct Observation<'t> {
     stream: u64,
     server: SocketAddr,
     /// The handshake completed: (version, cipher) when a ServerHello was seen, and whether the
     /// ClientHello fit in one TCP segment.
     complete: Option<(Option<(crate::tls::TlsVersion, u16)>, bool)>,
-    /// The SNI of a completed handshake.
-    sni_ok: Option<String>,
+    /// The SNI of a completed handshake (borrowed from the timeline until it travels).
+    sni_ok: Option<std::borrow::Cow<'t, str>>,
 }
 
-impl Observation {
-    pub fn of(t: &Timeline) -> Observation {
+impl<'t> Observation<'t> {
+    pub fn of(t: &'t Timeline) -> Observation<'t> {
         let complete = t.handshake_complete().then(|| {
             (
                 t.server_hello().map(|(_, sh)| (sh.version, sh.cipher)),
@@ -169,8 +169,18 @@ impl Observation {
         Observation {
             stream: t.stream,
             server: t.server,
-            sni_ok: complete.and(t.sni()).map(str::to_string),
+            sni_ok: complete.and(t.sni()).map(std::borrow::Cow::Borrowed),
             complete,
+        }
+    }
+
+    /// The same, owning its SNI (to hand to another thread).
+    pub fn into_owned(self) -> Observation<'static> {
+        Observation {
+            stream: self.stream,
+            server: self.server,
+            complete: self.complete,
+            sni_ok: self.sni_ok.map(|s| std::borrow::Cow::Owned(s.into_owned())),
         }
     }
 }
@@ -182,7 +192,7 @@ impl Context {
     }
 
     /// [`Context::observe`] from an [`Observation`].
-    pub fn observe_note(&mut self, o: &Observation) {
+    pub fn observe_note(&mut self, o: &Observation<'_>) {
         if let Some((hello, small)) = o.complete {
             let s = self.servers.entry(o.server).or_default();
             s.ok += 1;
@@ -208,7 +218,7 @@ impl Context {
                 .as_ref()
                 .is_none_or(|(st, _)| o.stream < *st)
             {
-                s.sni_ok_example = Some((o.stream, sni.clone()));
+                s.sni_ok_example = Some((o.stream, sni.to_string()));
             }
         }
     }

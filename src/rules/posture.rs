@@ -10,11 +10,15 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         return;
     };
     let ch = t.client_hello();
-    let ev: Vec<&crate::timeline::Event> = ch
-        .iter()
-        .map(|(e, _)| *e)
-        .chain(std::iter::once(she))
-        .collect();
+    // The evidence: the ClientHello (if seen) and the ServerHello.
+    let pair;
+    let ev: &[&crate::timeline::Event] = match ch {
+        Some((e, _)) => {
+            pair = [e, she];
+            &pair
+        }
+        None => std::slice::from_ref(&she),
+    };
 
     if matches!(
         sh.version,
@@ -91,7 +95,7 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                &ev,
+                ev,
             ));
         }
     }
@@ -123,7 +127,7 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
                         "the client offered to resume with {what} but the server did a full handshake (ServerHello frame {})",
                         she.frame
                     ),
-                    &ev,
+                    ev,
                 ));
             }
         }

@@ -24,16 +24,17 @@ fn is_data(e: &Event) -> bool {
 
 /// SYN without SYN/ACK: no answer, or refused.
 pub fn check_connect(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
-    let syns: Vec<&Event> = t
-        .events
-        .iter()
-        .filter(|e| e.dir == Dir::ClientToServer && matches!(e.kind, EventKind::Syn { .. }))
-        .collect();
-    let Some(first) = syns.first() else { return };
+    let is_syn =
+        |e: &&Event| e.dir == Dir::ClientToServer && matches!(e.kind, EventKind::Syn { .. });
+    let Some(first) = t.events.iter().find(is_syn) else {
+        return;
+    };
     if t.events.iter().any(|e| matches!(e.kind, EventKind::SynAck)) || t.c2s.bytes + t.s2c.bytes > 0
     {
         return;
     }
+    // Only now (rarely) the list: every connection that was answered returned above.
+    let syns: Vec<&Event> = t.events.iter().filter(is_syn).collect();
     if let Some(rst) = t.find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Rst))
     {
         out.push(Finding::new(
@@ -45,7 +46,7 @@ pub fn check_connect(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
                 rst.frame,
                 fmt_secs(rst.time.secs_since(first.time))
             ),
-            &[*first, rst],
+            &[first, rst],
         ));
         return;
     }
