@@ -404,9 +404,29 @@ impl TlsConn {
                 } else {
                     dir.ccs && rec.typ != 20
                 });
-            let buffered = decryptable
-                || matches!(rec.typ, 20 | 21)
-                || (rec.typ == 22 && (self.tls13 || !dir.ccs));
+            let plain_handshake = rec.typ == 22 && (self.tls13 || !dir.ccs);
+            let buffered = decryptable || matches!(rec.typ, 20 | 21) || plain_handshake;
+            // A plaintext handshake record wholly in this segment, with no message pending
+            // from earlier records (the usual ClientHello and ServerHello): its messages are
+            // parsed where they lie instead of being copied into a buffer first.
+            if plain_handshake
+                && !decryptable
+                && take == rec.len
+                && dir.hs.is_empty()
+                && rec.len <= MAX_HANDSHAKE_LEN
+                && let Some(whole) = d.get(..take)
+            {
+                d = d.get(take..).unwrap_or_default();
+                dir.rec = None;
+                dir.hs_start_seg = dir.rec_start_seg;
+                let off = self.parse_messages(side, rec.version, whole, frame, time, out);
+                if let Some(tail) = whole.get(off..)
+                    && !tail.is_empty()
+                {
+                    self.dirs[side & 1].hs = tail.to_vec();
+                }
+                continue;
+            }
             if buffered {
                 if dir.body.is_empty() {
                     // One allocation for the record (at most a plaintext record's 16 KiB plus
@@ -665,6 +685,29 @@ impl TlsConn {
     ) {
         // Messages are parsed in place; only an incomplete tail is kept for the next record.
         let hs = std::mem::take(&mut self.dirs[side & 1].hs);
+        let off = self.parse_messages(side, rec_version, &hs, frame, time, out);
+        let dir = &mut self.dirs[side & 1];
+        match hs.get(off..) {
+            // Give the memory back: most connections never need it again.
+            Some([]) | None => {
+                dir.body = Vec::new();
+            }
+            Some(_) if off == 0 => dir.hs = hs,
+            Some(rest) => dir.hs = rest.to_vec(),
+        }
+    }
+
+    /// Emits the complete handshake messages at the start of `hs`; returns the bytes they
+    /// took (all of `hs` when it stops being parseable).
+    fn parse_messages(
+        &mut self,
+        side: usize,
+        rec_version: u16,
+        hs: &[u8],
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) -> usize {
         let mut off = 0usize;
         while let Some(h) = hs.get(off..off + 4) {
             let msg_type = h[0];
@@ -737,15 +780,7 @@ impl TlsConn {
             };
             out.emit(side, frame, time, kind);
         }
-        let dir = &mut self.dirs[side & 1];
-        match hs.get(off..) {
-            // Give the memory back: most connections never need it again.
-            Some([]) | None => {
-                dir.body = Vec::new();
-            }
-            Some(_) if off == 0 => dir.hs = hs,
-            Some(rest) => dir.hs = rest.to_vec(),
-        }
+        off
     }
 }
 
@@ -794,6 +829,54 @@ mod tests {
             assert_eq!(ch.segments, 2);
             assert!(ch.renegotiation_scsv);
         }
+    }
+
+    /// Handshake records that arrive whole are parsed where they lie; a message cut across
+    /// records still joins up, and a segment may hold several records.
+    #[test]
+    fn handshake_records_whole_split_across_records_and_back_to_back() {
+        let rec = client_hello_record("a.example");
+        // Whole, in one segment.
+        let mut tls = TlsConn::default();
+        let mut out = Collect::default();
+        tls.on_data(0, &rec, 5, Timestamp(0), &mut out);
+        let [(0, 5, EventKind::ClientHello(ch))] = out.0.as_slice() else {
+            panic!("{:?}", out.0);
+        };
+        assert_eq!((ch.sni.as_deref(), ch.segments), (Some("a.example"), 1));
+        // The message cut in two records, each whole in its own segment.
+        let msg = rec.get(5..).unwrap_or_default();
+        for cut in [1, 4, 20, msg.len() - 1] {
+            let mut tls = TlsConn::default();
+            let mut out = Collect::default();
+            for (i, part) in [&msg[..cut], &msg[cut..]].into_iter().enumerate() {
+                let mut r = vec![22, 3, 1];
+                r.extend_from_slice(&(part.len() as u16).to_be_bytes());
+                r.extend_from_slice(part);
+                tls.on_data(0, &r, 7 + i as u64, Timestamp(0), &mut out);
+            }
+            let [(0, 8, EventKind::ClientHello(ch))] = out.0.as_slice() else {
+                panic!("cut {cut}: {:?}", out.0);
+            };
+            assert_eq!((ch.sni.as_deref(), ch.segments), (Some("a.example"), 2));
+        }
+        // Two records back to back in one segment, then an alert.
+        let mut both = client_hello_record("a.example");
+        both.extend(client_hello_record("b.example"));
+        both.extend([21, 3, 3, 0, 2, 2, 40]);
+        let mut tls = TlsConn::default();
+        let mut out = Collect::default();
+        tls.on_data(0, &both, 9, Timestamp(0), &mut out);
+        let names: Vec<String> = out
+            .0
+            .iter()
+            .map(|(_, _, k)| match k {
+                EventKind::ClientHello(ch) => ch.sni.clone().unwrap_or_default(),
+                EventKind::Alert { description, .. } => format!("alert {description}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["a.example", "b.example", "alert 40"]);
     }
 
     #[test]
