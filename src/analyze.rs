@@ -52,10 +52,11 @@ pub struct Options {
     /// Threads analysing one file; 0 or 1: one thread. With more, an uncompressed pcap or
     /// pcapng file is memory-mapped and read by one thread that numbers streams in file order,
     /// and each 4-tuple is owned by one thread (both directions of a flow, port reuse included):
-    /// one of `jobs - 1` workers, or the reader itself when every worker has a backlog (see
-    /// [`choose_owner`]). Which thread owns a connection never changes what is reported. Sweeps are decided by the reader on the
-    /// capture's clock and the connections finalised at a sweep are merged in stream order, so
-    /// the output is byte-identical to one thread. Other inputs (gzip, stdin) use one thread.
+    /// one of `jobs - 1` workers, or the reader itself when every worker has a backlog. Which
+    /// thread owns a connection never changes what is reported. Sweeps are decided by the
+    /// reader on the capture's clock and the connections finalised at a sweep are merged in
+    /// stream order, so the output is byte-identical to one thread. Other inputs (gzip, stdin)
+    /// use one thread.
     pub jobs: usize,
     /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS with. Without one, a key log beside the
     /// capture (`trace.keylog` for `trace.pcap`, or `trace.pcap.keylog`) is used if present.
