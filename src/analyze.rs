@@ -46,6 +46,9 @@ pub fn analyze_timelines(
     analyze_with(path, &Options::default(), on_conn)
 }
 
+/// The most threads `--jobs` starts (the command line refuses more; the library clamps).
+pub const MAX_JOBS: usize = 256;
+
 /// How to analyse a file.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -497,7 +500,7 @@ fn parallel<R: Send>(
     emit: &mut dyn FnMut(Vec<Item<R>>),
 ) -> Result<ReadOutcome, CaptureError> {
     // The reader is one of the `jobs` threads.
-    let workers = jobs.saturating_sub(1).clamp(1, READER as usize - 1);
+    let workers = jobs.min(MAX_JOBS).saturating_sub(1).max(1);
     let progress: Vec<Progress> = (0..workers).map(|_| Progress::default()).collect();
     let progress = &progress;
     std::thread::scope(|s| {

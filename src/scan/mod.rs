@@ -77,7 +77,8 @@ pub fn run<E>(
     } else {
         opts.jobs
     }
-    .min(items.len().max(1));
+    .min(items.len().max(1))
+    .min(crate::analyze::MAX_JOBS);
     let bar = progress_bar(items, opts.progress);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
