@@ -44,7 +44,8 @@
 #      per-connection scenario labels.
 #   6. Prints the table (median of the runs): input, MiB, packets, cat s, floor s, reader s,
 #      jsonl s, MB/s, packets/s, ratio to the floor and to tlsdiag's reader, peak RSS, human s,
-#      human RSS; then the targets. Everything
+#      human RSS; then the targets, with the --jobs speed-up also round by round and as a share
+#      of the same round's ceiling (the load drifts between rounds). Everything
 #      also goes to DIR/results-<time>.txt, raw runs to DIR/runs-<time>.tsv.
 #
 # Exit status: 0 when the accuracy check, the --jobs comparison and the pcapng comparison pass
@@ -313,6 +314,20 @@ if big in facts:
         if pair == pair and solo == solo:
             print(f"  this machine's ceiling:            two independent one-thread runs at once (CPU 0 and 1, two copies of the file)"
                   f" take {pair:.3f} s vs {solo:.3f} s for one alone: {2 * solo / pair:.2f}x the work of one CPU")
+        # Round by round (each round runs jobs1, jobsN, solo and pair back to back), so that a
+        # load that drifts between rounds weighs on both sides of each ratio alike.
+        t1 = [r[0] for r in runs.get((big, "jobs1"), [])]
+        tn = [r[0] for r in runs.get((big, f"jobs{jobs}"), [])]
+        ts = [r[0] for r in runs.get((big, "solo"), [])]
+        tp = [r[0] for r in runs.get((big, "pair"), [])]
+        per = [a / b for a, b in zip(t1, tn)]
+        if per:
+            print(f"  --jobs {jobs} speed-up per round:    {', '.join(f'{x:.2f}' for x in per)}x (median {statistics.median(per):.2f}x)")
+        ceil = [2 * a / b for a, b in zip(ts, tp)]
+        if ceil and len(ceil) == len(per):
+            eff = [x / c for x, c in zip(per, ceil)]
+            print(f"  ... as a share of that round's ceiling: {', '.join(f'{x:.0%}' for x in eff)} (median {statistics.median(eff):.0%};"
+                  f" ceilings {', '.join(f'{c:.2f}' for c in ceil)}x)")
         r1, rn = med(big, "jobs1", 1), med(big, f"jobs{jobs}", 1)
         print(f"  --jobs {jobs} peak RSS:                {rn:.1f} MiB (--jobs 1: {r1:.1f} MiB)  ({ok(rn < 64)}: under 64 MiB)")
 PY
