@@ -405,7 +405,9 @@ impl TlsConn {
                     dir.ccs && rec.typ != 20
                 });
             let plain_handshake = rec.typ == 22 && (self.tls13 || !dir.ccs);
-            let buffered = decryptable || matches!(rec.typ, 20 | 21) || plain_handshake;
+            // A ChangeCipherSpec's byte is never read, nor is an alert's body unless it can be
+            // a plaintext alert (2 bytes): only the record header counts for those.
+            let buffered = decryptable || (rec.typ == 21 && rec.len == 2) || plain_handshake;
             // A plaintext handshake record wholly in this segment, with no message pending
             // from earlier records (the usual ClientHello and ServerHello): its messages are
             // parsed where they lie instead of being copied into a buffer first.
@@ -877,6 +879,55 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["a.example", "b.example", "alert 40"]);
+    }
+
+    /// ChangeCipherSpec and encrypted alerts are only framed (their bytes are not kept), a
+    /// plaintext alert is still read when its two bytes come in two segments.
+    #[test]
+    fn ccs_and_alerts_split_across_segments() {
+        let mut tls = TlsConn::default();
+        let mut out = Collect::default();
+        let mut bytes = client_hello_record("a.example");
+        bytes.extend([21, 3, 3, 0, 2, 2, 40]);
+        bytes.extend([20, 3, 3, 0, 1, 1]);
+        // Every byte in its own segment.
+        for (i, b) in bytes.iter().enumerate() {
+            tls.on_data(
+                0,
+                std::slice::from_ref(b),
+                i as u64 + 1,
+                Timestamp(0),
+                &mut out,
+            );
+        }
+        let kinds: Vec<String> = out
+            .0
+            .iter()
+            .map(|(_, _, k)| match k {
+                EventKind::ClientHello(_) => "CH".to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "CH",
+                "Alert { level: Fatal, description: 40 }",
+                "ChangeCipherSpec"
+            ]
+        );
+        // After the CCS (TLS 1.2) an alert is encrypted: its length is all that is reported.
+        let mut out2 = Collect::default();
+        tls.on_data(0, &[21, 3, 3, 0, 26], 100, Timestamp(0), &mut out2);
+        tls.on_data(0, &[0xab; 26], 101, Timestamp(0), &mut out2);
+        assert!(
+            matches!(
+                out2.0.as_slice(),
+                [(0, 101, EventKind::EncryptedAlert { len: 26, .. })]
+            ),
+            "{:?}",
+            out2.0
+        );
     }
 
     #[test]
