@@ -9,7 +9,7 @@ use crate::capture::link::{self, Decoded};
 use crate::capture::{self, CaptureError, linktype_name};
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
 use crate::capture::Timestamp;
@@ -46,7 +46,7 @@ pub fn analyze_timelines(
     analyze_with(path, &Options::default(), on_conn)
 }
 
-/// The most threads `--jobs` starts (the command line refuses more; the library clamps).
+/// The most threads `--jobs` starts (more count as this many: a machine cannot start 65,535).
 pub const MAX_JOBS: usize = 256;
 
 /// How to analyse a file.
@@ -127,7 +127,15 @@ pub fn analyze_rendered<R: Send>(
     let mut emit = |batch: Vec<Item<R>>| settle(batch, &mut ctx, render, sink);
     let jobs = opts.jobs;
     let outcome = match (jobs > 1).then(|| capture::map_capture(path)).flatten() {
-        Some(map) => parallel(path, &map, jobs, BUSY, keylog, render, &mut emit)?,
+        Some(map) => parallel(
+            path,
+            &map,
+            jobs,
+            Owning::Backlog(BUSY),
+            keylog,
+            render,
+            &mut emit,
+        )?,
         None => sequential(path, keylog, &mut emit)?,
     };
     Ok(report_of(path, outcome))
@@ -292,7 +300,7 @@ const QUEUE: usize = 32;
 #[derive(Debug, Default)]
 struct Progress {
     /// Batches the worker has finished.
-    batches: AtomicU64,
+    batches: AtomicUsize,
     /// The reader's offset in the file when the last of them was sent: every packet sent or
     /// gathered for this worker since lies beyond it.
     upto: AtomicUsize,
@@ -302,7 +310,7 @@ struct Progress {
 /// first packet gathered for the next batch (`usize::MAX`: none).
 #[derive(Debug)]
 struct Sent {
-    batches: Cell<u64>,
+    batches: Cell<usize>,
     pending_from: Cell<usize>,
 }
 
@@ -315,7 +323,7 @@ impl Sent {
     }
 
     /// Batches sent to the worker and not yet finished.
-    fn in_flight(&self, p: &Progress) -> u64 {
+    fn in_flight(&self, p: &Progress) -> usize {
         self.batches
             .get()
             .saturating_sub(p.batches.load(Ordering::Relaxed))
@@ -410,7 +418,18 @@ const READER: u32 = u32::MAX - 1;
 
 /// Batches in flight (sent, not yet finished) from which a worker counts as busy: about two
 /// milliseconds of its work, more than a sweep takes the reader.
-const BUSY: u64 = 8;
+const BUSY: usize = 8;
+
+/// How `parallel` picks the owner of a new 4-tuple.
+#[derive(Clone, Copy, Debug)]
+enum Owning {
+    /// [`choose_owner`] with this busy threshold (the real policy).
+    Backlog(usize),
+    /// In turn: worker 0, 1, ..., then the reader (for tests: every thread gets connections,
+    /// whatever the timing).
+    #[cfg_attr(not(test), allow(dead_code))]
+    InTurn,
+}
 
 /// Who owns a new 4-tuple with `--jobs N` (N threads: a reader and N - 1 workers), given the
 /// batches each worker has in flight: the least busy worker, or the reader itself when every
@@ -418,8 +437,8 @@ const BUSY: u64 = 8;
 /// on the benchmark capture), so with few workers a reader that only dispatched would wait for
 /// them, and with a share fixed in advance (by hash) one of the two would wait whenever the
 /// capture's mix or the machine's load changed; owning by backlog keeps both busy.
-fn choose_owner(in_flight: impl Iterator<Item = u64>, busy: u64) -> u32 {
-    let mut best: Option<(u64, u32)> = None;
+fn choose_owner(in_flight: impl Iterator<Item = usize>, busy: usize) -> u32 {
+    let mut best: Option<(usize, u32)> = None;
     for (w, n) in (0u32..).zip(in_flight) {
         if best.is_none_or(|(b, _)| n < b) {
             best = Some((n, w));
@@ -472,8 +491,9 @@ impl<'m> Dispatch<'m, '_> {
         let full = std::mem::replace(list, next);
         sent.batches.set(sent.batches.get() + 1);
         sent.pending_from.set(usize::MAX);
-        // A worker that is gone has panicked; the scope reports it.
-        let _ = tx.send(ToWorker::Packets(full, at));
+        if tx.send(ToWorker::Packets(full, at)).is_err() {
+            worker_died();
+        }
     }
 
     /// Sends every worker its packets, then `msg` (a sweep or the end).
@@ -482,9 +502,18 @@ impl<'m> Dispatch<'m, '_> {
             self.send(w, at);
         }
         for tx in &self.to {
-            let _ = tx.send(msg());
+            if tx.send(msg()).is_err() {
+                worker_died();
+            }
         }
     }
+}
+
+/// A worker's queue closed early: the worker panicked (its panic is reported when the threads
+/// are joined). Reading on would only hold the rest of the output in memory until the end.
+#[cold]
+fn worker_died() -> ! {
+    panic!("a --jobs worker thread stopped early; the reader stops too");
 }
 
 /// A reader thread numbers and dispatches (and tracks the new flows itself while every worker
@@ -494,7 +523,7 @@ fn parallel<R: Send>(
     path: &Path,
     map: &memmap2::Mmap,
     jobs: usize,
-    busy: u64,
+    owning: Owning,
     keylog: Option<Arc<KeyLog>>,
     render: &Render<'_, R>,
     emit: &mut dyn FnMut(Vec<Item<R>>),
@@ -538,6 +567,7 @@ fn parallel<R: Send>(
             let base = map.as_ptr() as usize;
             let mut epoch = 0u64;
             let mut at = 0usize;
+            let mut turn = 0usize;
             let summary = capture::read_mapped(path, map, &in_use, |frame| {
                 at = (frame.data.as_ptr() as usize).wrapping_sub(base);
                 let seg = match decode_frame(frame, &mut stats) {
@@ -545,9 +575,19 @@ fn parallel<R: Send>(
                     Decoded::IcmpQuotedTcp { src, dst } => return numbering.quoted(src, dst),
                     _ => return,
                 };
-                let id = numbering.assign_owned(&seg, || {
-                    choose_owner(sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)), busy)
+                let id = numbering.assign_owned(&seg, || match owning {
+                    Owning::Backlog(busy) => {
+                        choose_owner(sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)), busy)
+                    }
+                    Owning::InTurn => {
+                        turn = (turn + 1) % (workers + 1);
+                        u32::try_from(turn)
+                            .ok()
+                            .filter(|&w| w < workers as u32)
+                            .unwrap_or(READER)
+                    }
                 });
+                debug_assert!(id.owner == READER || (id.owner as usize) < workers);
                 match id.owner {
                     READER => own.packet(&seg, At::from(frame), id),
                     w => dispatch.push(
@@ -698,7 +738,7 @@ mod tests {
     /// worker has BUSY batches in flight or more.
     #[test]
     fn new_flows_go_to_the_least_busy_worker_or_the_reader() {
-        let choose = |v: &[u64]| choose_owner(v.iter().copied(), BUSY);
+        let choose = |v: &[usize]| choose_owner(v.iter().copied(), BUSY);
         assert_eq!(choose(&[0]), 0);
         assert_eq!(choose(&[BUSY - 1]), 0);
         assert_eq!(choose(&[BUSY]), READER);
@@ -710,45 +750,57 @@ mod tests {
         assert_eq!(choose(&[]), READER);
     }
 
-    /// Every fixture gives the same connections (same order, same bytes) whoever owns them: all
-    /// by the workers, all by the reader, or as the backlog falls.
+    /// Every capture under fixtures/ (with its key log, if any) gives the same connections (same
+    /// order, same bytes) whoever owns them: all the workers, all the reader, in turn (every
+    /// thread gets some whatever the timing), or by backlog.
     #[test]
     fn owners_do_not_change_the_output() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
+            .sort_by_file_name()
             .into_iter()
             .flatten()
-            .flatten()
-            .map(|e| e.path())
+            .map(|e| e.into_path())
             .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
             .collect();
-        files.sort();
-        assert!(files.len() >= 10, "fixtures in {}", dir.display());
+        assert!(files.len() >= 50, "captures under {}", root.display());
         let line = |_: Timeline, c: ConnReport| format!("{c:?}");
+        let mut mixed = 0;
         for f in &files {
+            let keylog = find_keylog(f, None).ok().flatten();
             // One context for the whole file, as analyze_rendered keeps.
             let mut one = Vec::new();
             let mut ctx = Context::default();
             let mut emit =
                 |batch: Vec<Item<String>>| settle(batch, &mut ctx, &line, &mut |l| one.push(l));
-            sequential(f, None, &mut emit)
+            sequential(f, keylog.clone(), &mut emit)
                 .map_err(|e| e.to_string())
                 .unwrap_or_else(|e| panic!("{e}"));
             let Some(map) = capture::map_capture(f) else {
                 continue;
             };
-            for (jobs, busy) in [(2, u64::MAX), (2, 0), (2, 1), (3, 0), (3, 1), (4, 2)] {
+            let cases = [
+                (2, Owning::Backlog(usize::MAX)),
+                (2, Owning::Backlog(0)),
+                (2, Owning::InTurn),
+                (3, Owning::InTurn),
+                (4, Owning::Backlog(BUSY)),
+            ];
+            for (jobs, owning) in cases {
                 let mut many = Vec::new();
                 let mut ctx = Context::default();
                 let mut emit = |batch: Vec<Item<String>>| {
                     settle(batch, &mut ctx, &line, &mut |l| many.push(l))
                 };
-                parallel(f, &map, jobs, busy, None, &line, &mut emit)
+                parallel(f, &map, jobs, owning, keylog.clone(), &line, &mut emit)
                     .map_err(|e| e.to_string())
                     .unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(many, one, "{} with {jobs} jobs, busy {busy}", f.display());
+                assert_eq!(many, one, "{} with {jobs} jobs, {owning:?}", f.display());
             }
+            mixed += usize::from(one.len() >= 3);
         }
+        // Enough captures with several connections for "in turn" to give every thread some.
+        assert!(mixed >= 10, "{mixed} captures with 3+ connections");
     }
 
     fn numbered(n: u64) -> Numbered<'static> {

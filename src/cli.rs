@@ -60,10 +60,10 @@ pub enum Command {
         fail_on: FailOn,
         /// Threads for one file: a reader numbers the packets and N-1 workers own the
         /// connections, check and render them (the reader takes new connections itself while
-        /// every worker has a backlog); the output is identical whatever N. Applies to
-        /// uncompressed pcap and pcapng files (gzip and stdin are read by one thread). At most
-        /// 256.
-        #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=crate::analyze::MAX_JOBS as i64))]
+        /// every worker has a backlog); the calling thread merges and writes. The output is
+        /// identical whatever N. Applies to uncompressed pcap and pcapng files (gzip and stdin
+        /// are read by one thread). More than 256 counts as 256.
+        #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
         /// NSS key log (`SSLKEYLOGFILE`) to decrypt TLS 1.2 (AES-GCM, ChaCha20) and TLS 1.3
         /// sessions with: certificates, alerts and HTTP inside become visible. Without it, a
@@ -83,8 +83,8 @@ pub enum Command {
         /// Write the report to FILE (atomically: a temporary file renamed into place).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Files analysed at the same time (default: one per core; at most 256).
-        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=crate::analyze::MAX_JOBS as i64))]
+        /// Files analysed at the same time (default: one per core; more than 256 counts as 256).
+        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
         /// Descend at most N directories below each PATH (0: only PATH itself).
         #[arg(long, value_name = "N")]

@@ -349,8 +349,8 @@ fn link_types_and_containers_give_the_same_connections() {
     }
 }
 
-/// `--jobs N` (reader + workers owning flows; 2 and 3: the reader owns a share too, 5: it owns
-/// none) prints exactly what one thread prints.
+/// `--jobs N` (a reader and N-1 workers owning flows; the reader takes new ones while every
+/// worker has a backlog) prints exactly what one thread prints.
 #[test]
 fn jobs_output_is_identical() {
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/seed.pcap");

@@ -295,7 +295,7 @@ const MAP_RELEASE_EVERY: usize = 4 << 20;
 /// to `in_use(offset)`: the lowest byte offset that other threads may still read while the
 /// reader is at `offset` (pass `&|at| at` when no other thread reads the frames). A thread that
 /// touches a page handed back reads it again from the page cache: slower, still correct; so
-/// the pages kept behind are capped at [`MAX_KEEP_BEHIND`], whatever `in_use` says.
+/// the pages kept behind are capped at 48 MiB, whatever `in_use` says.
 pub fn read_mapped<'m>(
     path: &Path,
     map: &'m memmap2::Mmap,
@@ -308,6 +308,7 @@ pub fn read_mapped<'m>(
         in_use,
         released: 0,
         checked: 0,
+        refault_from: None,
         ahead: 0,
     };
     if map.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
@@ -319,7 +320,7 @@ pub fn read_mapped<'m>(
 }
 
 /// The most bytes of a mapped file kept resident behind the reader for other threads.
-pub const MAX_KEEP_BEHIND: usize = 48 << 20;
+pub(crate) const MAX_KEEP_BEHIND: usize = 48 << 20;
 
 /// How often (bytes read) the reader asks whether pages can be released, once enough can.
 const RELEASE_CHECK_EVERY: usize = 64 << 10;
@@ -334,6 +335,9 @@ struct PageRelease<'m, 'u> {
     released: usize,
     /// The reader's offset when `in_use` was last asked.
     checked: usize,
+    /// Pages from here up to `released` were released under the cap while another thread
+    /// still had to read them; it reads them back in, so they are released again later.
+    refault_from: Option<usize>,
     /// Everything before this offset has been prefetched.
     ahead: usize,
 }
@@ -369,28 +373,70 @@ impl PageRelease<'_, '_> {
 
     #[cold]
     fn release(&mut self, offset: usize) {
-        let low = (self.in_use)(offset)
-            .min(offset)
-            .max(offset.saturating_sub(MAX_KEEP_BEHIND));
-        let upto = low & !4095usize;
-        if upto.saturating_sub(self.released) < MAP_RELEASE_EVERY {
-            return;
+        let wanted = (self.in_use)(offset).min(offset);
+        let plan = plan_release(self.released, self.refault_from, offset, wanted);
+        for (from, to) in plan.ranges.into_iter().flatten() {
+            // SAFETY: the mapping is a read-only view of the file: dropped pages are simply
+            // read again from the page cache if touched (a thread that still reads them, below
+            // `in_use` or past MAX_KEEP_BEHIND, is slower, never wrong). Frames are handed to
+            // `on_frame` one at a time, and the range ends before the reader's.
+            #[cfg(unix)]
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
         }
-        // SAFETY: the range lies before every record still in use (frames are handed to
-        // `on_frame` one at a time, and other threads read nothing below `in_use`, or re-read
-        // past MAX_KEEP_BEHIND), and the mapping is a read-only view of the file: dropped pages
-        // are simply read again from the file if touched.
-        #[cfg(unix)]
-        let _ = unsafe {
-            self.map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                self.released,
-                upto - self.released,
-            )
-        };
-        self.released = upto;
+        self.released = plan.released;
+        self.refault_from = plan.refault_from;
     }
 }
+
+/// What [`PageRelease`] hands back to the kernel when the reader is at `offset` and other
+/// threads may still read from `wanted` on.
+#[derive(Debug, PartialEq, Eq)]
+struct ReleasePlan {
+    /// Page ranges to release (at most two: pages released earlier under the cap that a
+    /// lagging thread has read again since, and the new ones).
+    ranges: [Option<(usize, usize)>; 2],
+    released: usize,
+    refault_from: Option<usize>,
+}
+
+fn plan_release(
+    released: usize,
+    refault_from: Option<usize>,
+    offset: usize,
+    wanted: usize,
+) -> ReleasePlan {
+    let page = |x: usize| x & !(PAGE - 1);
+    let wanted = page(wanted.min(offset));
+    let low = wanted.max(page(offset.saturating_sub(MAX_KEEP_BEHIND)));
+    let mut plan = ReleasePlan {
+        ranges: [None, None],
+        released,
+        refault_from,
+    };
+    // A thread that fell further behind than the cap reads pages back in as it goes: once it
+    // is well past them, release them again, or resident memory would grow with the file.
+    if let Some(from) = refault_from
+        && wanted.saturating_sub(from) >= MAP_RELEASE_EVERY
+    {
+        plan.ranges[0] = Some((from, wanted.min(released)));
+        plan.refault_from = (wanted < released).then_some(wanted);
+    }
+    if low > wanted {
+        plan.refault_from = Some(plan.refault_from.map_or(wanted, |f| f.min(wanted)));
+    }
+    if low.saturating_sub(released) >= MAP_RELEASE_EVERY {
+        plan.ranges[1] = Some((released, low));
+        plan.released = low;
+    }
+    plan
+}
+
+/// The page size the release rounds to (Linux x86_64 and most others; on larger pages the
+/// kernel refuses unaligned ranges and memory is only released less often).
+const PAGE: usize = 4096;
 
 /// The unit [`prefetch`] loads.
 const CACHE_LINE: usize = 64;
@@ -398,7 +444,7 @@ const CACHE_LINE: usize = 64;
 /// Asks the CPU to load the cache line holding the start of `bytes` (does nothing for an empty
 /// slice or on other architectures than x86_64).
 #[inline]
-pub fn prefetch(bytes: &[u8]) {
+pub(crate) fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     if !bytes.is_empty() {
         // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
@@ -775,6 +821,38 @@ pub fn linktype_name(lt: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Page release behind the reader: to the lowest offset in use, never more than
+    /// MAX_KEEP_BEHIND behind, and the pages a lagging thread reads back in released again.
+    #[test]
+    fn pages_are_released_behind_the_slowest_reader_within_the_cap() {
+        const M: usize = 1 << 20;
+        // Alone: everything before the reader, in 4 MiB steps.
+        let p = plan_release(0, None, 5 * M + 100, 5 * M + 100);
+        assert_eq!(p.ranges, [None, Some((0, 5 * M))]);
+        assert_eq!((p.released, p.refault_from), (5 * M, None));
+        assert_eq!(plan_release(5 * M, None, 8 * M, 8 * M).ranges, [None, None]);
+        // A worker 10 MiB behind: released up to it (page-aligned).
+        let p = plan_release(0, None, 30 * M, 20 * M + 5000);
+        assert_eq!(p.ranges, [None, Some((0, 20 * M + 4096))]);
+        // A worker further behind than the cap: released to the cap; it will read back in
+        // what it still needs, from its offset on.
+        let p = plan_release(0, None, 100 * M, 10 * M);
+        assert_eq!(p.ranges, [None, Some((0, 52 * M))]);
+        assert_eq!((p.released, p.refault_from), (52 * M, Some(10 * M)));
+        // It moves 2 MiB: not yet worth a call.
+        let q = plan_release(p.released, p.refault_from, 100 * M, 12 * M);
+        assert_eq!(q.ranges, [None, None]);
+        assert_eq!(q.refault_from, Some(10 * M));
+        // 20 MiB on (the reader too): what it read back in behind it goes again.
+        let q = plan_release(p.released, p.refault_from, 120 * M, 30 * M);
+        assert_eq!(q.ranges, [Some((10 * M, 30 * M)), Some((52 * M, 72 * M))]);
+        assert_eq!((q.released, q.refault_from), (72 * M, Some(30 * M)));
+        // It catches up past everything released: nothing left to watch.
+        let r = plan_release(q.released, q.refault_from, 121 * M, 121 * M);
+        assert_eq!(r.ranges, [Some((30 * M, 72 * M)), Some((72 * M, 121 * M))]);
+        assert_eq!((r.released, r.refault_from), (121 * M, None));
+    }
 
     #[test]
     fn timestamp_formats_like_wireshark() {

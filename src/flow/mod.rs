@@ -544,7 +544,8 @@ struct KeyState {
 const UNOWNED: u32 = u32::MAX;
 
 /// Wireshark's `tcp.stream` numbering, kept apart from connection state so that one reader can
-/// number every packet in file order while workers own the connections.
+/// number every packet in file order while the connections are spread over threads (workers,
+/// and the reader itself).
 #[derive(Debug, Default)]
 pub struct Numbering {
     keys: rustc_hash::FxHashMap<u64, KeyState>,
@@ -635,7 +636,7 @@ impl Numbering {
     }
 }
 
-/// The live connections one owner holds (the whole file, or one worker's share of the flows).
+/// The live connections one owner holds (the whole file, or one thread's share of the flows).
 #[derive(Debug, Default)]
 pub struct Connections {
     /// By [`Assigned::flow`].

@@ -411,11 +411,12 @@ impl TlsConn {
             // A plaintext handshake record wholly in this segment, with no message pending
             // from earlier records (the usual ClientHello and ServerHello): its messages are
             // parsed where they lie instead of being copied into a buffer first.
+            // (A plain handshake record is never decryptable, and is far below
+            // MAX_HANDSHAKE_LEN; `body_incomplete` cannot be set on a record that is whole.)
             if plain_handshake
-                && !decryptable
                 && take == rec.len
                 && dir.hs.is_empty()
-                && rec.len <= MAX_HANDSHAKE_LEN
+                && !dir.body_incomplete
                 && let Some(whole) = d.get(..take)
             {
                 d = d.get(take..).unwrap_or_default();
@@ -916,6 +917,22 @@ mod tests {
                 "ChangeCipherSpec"
             ]
         );
+        // A CCS and an encrypted alert need no buffer: none is allocated for them.
+        let mut fresh = TlsConn::default();
+        let mut sink = Collect::default();
+        fresh.on_data(
+            0,
+            &client_hello_record("a.example"),
+            1,
+            Timestamp(0),
+            &mut sink,
+        );
+        fresh.on_data(0, &[20, 3, 3, 0, 1, 1], 2, Timestamp(0), &mut sink);
+        fresh.on_data(0, &[21, 3, 3, 0, 26], 3, Timestamp(0), &mut sink);
+        fresh.on_data(0, &[0xab; 26], 4, Timestamp(0), &mut sink);
+        assert_eq!(sink.0.len(), 3, "{:?}", sink.0);
+        assert_eq!(fresh.dirs[0].body.capacity(), 0);
+        assert!(fresh.dirs[0].hs.is_empty());
         // After the CCS (TLS 1.2) an alert is encrypted: its length is all that is reported.
         let mut out2 = Collect::default();
         tls.on_data(0, &[21, 3, 3, 0, 26], 100, Timestamp(0), &mut out2);
