@@ -264,9 +264,9 @@ pub fn map_capture(path: &Path) -> Option<memmap2::Mmap> {
     if !meta.is_file() || meta.len() < 24 {
         return None;
     }
-    // SAFETY: the map is read-only and private to this process. If another process truncates
-    // the file while we read it, the kernel raises SIGBUS — the same hazard every mmap-based
-    // capture reader (tcpdump -r, Wireshark's) accepts; the file is never written by us.
+    // SAFETY: the map is a shared read-only mapping; we never write through it. If another
+    // process truncates the file while we read it, the kernel raises SIGBUS — the same hazard
+    // every mmap-based capture reader (tcpdump -r, Wireshark's) accepts.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let usable = match map.get(..4)? {
         [0xd4, 0xc3, 0xb2, 0xa1]
