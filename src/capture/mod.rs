@@ -295,7 +295,7 @@ const MAP_RELEASE_EVERY: usize = 4 << 20;
 /// to `in_use(offset)`: the lowest byte offset that other threads may still read while the
 /// reader is at `offset` (pass `&|at| at` when no other thread reads the frames). A thread that
 /// touches a page handed back reads it again from the page cache: slower, still correct; so
-/// the pages kept behind are capped at 48 MiB, whatever `in_use` says.
+/// the pages kept behind are capped at 16 MiB, whatever `in_use` says.
 pub fn read_mapped<'m>(
     path: &Path,
     map: &'m memmap2::Mmap,
@@ -319,8 +319,11 @@ pub fn read_mapped<'m>(
     Ok(summary)
 }
 
-/// The most bytes of a mapped file kept resident behind the reader for other threads.
-pub(crate) const MAX_KEEP_BEHIND: usize = 48 << 20;
+/// The most bytes of a mapped file kept resident behind the reader for other threads: about
+/// twice what a worker's full queue spans on ~500-byte packets. With 48 MiB, `--jobs 2`'s peak
+/// RSS on the 1 GiB benchmark ranged 46-66 MB when the machine was busy (a worker lagging holds
+/// pages); with 16 MiB 49-52 MB, no slower.
+pub(crate) const MAX_KEEP_BEHIND: usize = 16 << 20;
 
 /// How often (bytes read) the reader asks whether pages can be released, once enough can.
 const RELEASE_CHECK_EVERY: usize = 64 << 10;
@@ -837,20 +840,27 @@ mod tests {
         assert_eq!(p.ranges, [None, Some((0, 20 * M + 4096))]);
         // A worker further behind than the cap: released to the cap; it will read back in
         // what it still needs, from its offset on.
+        let k = MAX_KEEP_BEHIND;
         let p = plan_release(0, None, 100 * M, 10 * M);
-        assert_eq!(p.ranges, [None, Some((0, 52 * M))]);
-        assert_eq!((p.released, p.refault_from), (52 * M, Some(10 * M)));
+        assert_eq!(p.ranges, [None, Some((0, 100 * M - k))]);
+        assert_eq!((p.released, p.refault_from), (100 * M - k, Some(10 * M)));
         // It moves 2 MiB: not yet worth a call.
         let q = plan_release(p.released, p.refault_from, 100 * M, 12 * M);
         assert_eq!(q.ranges, [None, None]);
         assert_eq!(q.refault_from, Some(10 * M));
         // 20 MiB on (the reader too): what it read back in behind it goes again.
         let q = plan_release(p.released, p.refault_from, 120 * M, 30 * M);
-        assert_eq!(q.ranges, [Some((10 * M, 30 * M)), Some((52 * M, 72 * M))]);
-        assert_eq!((q.released, q.refault_from), (72 * M, Some(30 * M)));
+        assert_eq!(
+            q.ranges,
+            [Some((10 * M, 30 * M)), Some((100 * M - k, 120 * M - k))]
+        );
+        assert_eq!((q.released, q.refault_from), (120 * M - k, Some(30 * M)));
         // It catches up past everything released: nothing left to watch.
         let r = plan_release(q.released, q.refault_from, 121 * M, 121 * M);
-        assert_eq!(r.ranges, [Some((30 * M, 72 * M)), Some((72 * M, 121 * M))]);
+        assert_eq!(
+            r.ranges,
+            [Some((30 * M, 120 * M - k)), Some((120 * M - k, 121 * M))]
+        );
         assert_eq!((r.released, r.refault_from), (121 * M, None));
     }
 
