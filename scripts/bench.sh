@@ -35,7 +35,7 @@
 #      RSS), with its output written to DIR/out/ and its wall time taken from the shell's clock.
 #      One-core runs are pinned to CPU 0 (taskset) and get --jobs 1 when the binary has --jobs.
 #   4. When `tlsdiag analyze --help` lists --jobs: --jobs 1 and --jobs N on the largest pcap
-#      (not pinned), and their jsonl outputs, sorted, must be identical. With 2+ CPUs also the
+#      (not pinned), and their jsonl outputs must be identical byte for byte. With 2+ CPUs also the
 #      machine's ceiling: one pinned --jobs 1 run alone, then two at once pinned to CPU 0 and
 #      CPU 1, each on its own copy of the file (DIR/bench-<S>M.copy.pcap); on a VM whose vCPUs
 #      share a core or a busy host, two CPUs do less than twice the work of one.
@@ -207,10 +207,10 @@ if [ "$HAS_JOBS" = 1 ]; then
                 _ "$TLSDIAG" "$BIG" "$TWIN" "$DIR/out/$BIGB.pair.jsonl"
         fi
     done
-    if cmp -s <(LC_ALL=C sort "$DIR/out/$BIGB.jobs1.jsonl") <(LC_ALL=C sort "$DIR/out/$BIGB.jobsN.jsonl"); then
-        CHECKS+=("--jobs $JOBS output (sorted) identical to --jobs 1: yes")
+    if cmp -s "$DIR/out/$BIGB.jobs1.jsonl" "$DIR/out/$BIGB.jobsN.jsonl"; then
+        CHECKS+=("--jobs $JOBS output identical to --jobs 1, byte for byte: yes")
     else
-        CHECKS+=("--jobs $JOBS output (sorted) identical to --jobs 1: NO (see $DIR/out/$BIGB.jobs*.jsonl)")
+        CHECKS+=("--jobs $JOBS output identical to --jobs 1, byte for byte: NO (see $DIR/out/$BIGB.jobs*.jsonl)")
         FAIL=1
     fi
 else
@@ -316,16 +316,17 @@ if big in facts:
                   f" take {pair:.3f} s vs {solo:.3f} s for one alone: {2 * solo / pair:.2f}x the work of one CPU")
         # Round by round (each round runs jobs1, jobsN, solo and pair back to back), so that a
         # load that drifts between rounds weighs on both sides of each ratio alike.
-        t1 = [r[0] for r in runs.get((big, "jobs1"), [])]
-        tn = [r[0] for r in runs.get((big, f"jobs{jobs}"), [])]
-        ts = [r[0] for r in runs.get((big, "solo"), [])]
-        tp = [r[0] for r in runs.get((big, "pair"), [])]
-        per = [a / b for a, b in zip(t1, tn)]
+        # Every run is recorded, failed ones too, so the n-th of each label is the n-th round;
+        # a round where any of the four failed is left out.
+        rounds = list(zip(*(runs.get((big, label), []) for label in ("jobs1", f"jobs{jobs}", "solo", "pair"))))
+        pairs_only = list(zip(runs.get((big, "jobs1"), []), runs.get((big, f"jobs{jobs}"), [])))
+        per = [a[0] / b[0] for a, b in pairs_only if a[2] == 0 and b[2] == 0]
         if per:
             print(f"  --jobs {jobs} speed-up per round:    {', '.join(f'{x:.2f}' for x in per)}x (median {statistics.median(per):.2f}x)")
-        ceil = [2 * a / b for a, b in zip(ts, tp)]
-        if ceil and len(ceil) == len(per):
-            eff = [x / c for x, c in zip(per, ceil)]
+        good = [r for r in rounds if all(x[2] == 0 for x in r)]
+        if good:
+            eff = [(a[0] / b[0]) / (2 * c[0] / d[0]) for a, b, c, d in good]
+            ceil = [2 * c[0] / d[0] for _, _, c, d in good]
             print(f"  ... as a share of that round's ceiling: {', '.join(f'{x:.0%}' for x in eff)} (median {statistics.median(eff):.0%};"
                   f" ceilings {', '.join(f'{c:.2f}' for c in ceil)}x)")
         r1, rn = med(big, "jobs1", 1), med(big, f"jobs{jobs}", 1)
