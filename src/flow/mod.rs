@@ -734,7 +734,7 @@ impl Connections {
     }
 }
 
-/// When a reader sweeps: every [`SWEEP_EVERY_SECS`] of capture time.
+/// When a reader sweeps: every `SWEEP_EVERY_SECS` (1 s) of capture time.
 #[derive(Debug, Default)]
 pub struct SweepClock {
     last: Option<Timestamp>,

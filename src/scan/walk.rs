@@ -4,7 +4,7 @@
 //! asked; when they are, a link back to an ancestor is reported as a loop instead of being walked
 //! forever). Operands are taken as they are: a file operand (a FIFO such as `<(zcat x.gz)`
 //! included) is always analysed, and `-` is standard input. Files found inside directories are
-//! analysed when their first bytes are a capture's (see [`super::sniff`]).
+//! analysed when their first bytes are a capture's (see [`super::sniff()`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
