@@ -113,7 +113,7 @@ pub struct JsonConn<'a> {
     pub server: Shown<&'a std::net::SocketAddr>,
     pub sni: Option<&'a str>,
     pub alpn: Option<&'a str>,
-    pub alpn_offered: &'a [String],
+    pub alpn_offered: &'a [crate::tls::AlpnName],
     pub tls_version: Option<Shown<crate::tls::TlsVersion>>,
     pub cipher: Option<&'a str>,
     pub outcome: &'static str,

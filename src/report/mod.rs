@@ -121,10 +121,11 @@ pub struct ConnReport {
     pub stream: u64,
     pub client: std::net::SocketAddr,
     pub server: std::net::SocketAddr,
-    pub sni: Option<String>,
-    /// The ALPN protocol the server selected, else the client's offer joined by ",".
-    pub alpn: Option<String>,
-    pub alpn_offered: Vec<String>,
+    /// Shared with the ClientHello it comes from.
+    pub sni: Option<std::sync::Arc<str>>,
+    /// The ALPN protocol the server selected.
+    pub alpn: Option<crate::tls::AlpnName>,
+    pub alpn_offered: Vec<crate::tls::AlpnName>,
     pub tls_version: Option<crate::tls::TlsVersion>,
     pub cipher: Option<std::borrow::Cow<'static, str>>,
     pub outcome: Outcome,
@@ -148,7 +149,7 @@ impl ConnReport {
             stream: t.stream,
             client: t.client,
             server: t.server,
-            sni: t.sni().map(str::to_string),
+            sni: ch.and_then(|c| c.sni.clone()),
             alpn: sh.and_then(|s| s.alpn.clone()),
             alpn_offered: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
             tls_version: sh.map(|s| s.version),

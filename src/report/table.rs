@@ -227,7 +227,7 @@ pub fn render(r: &FileReport, d: &Digest) -> String {
         table.add_row(vec![
             c.stream.to_string(),
             format!("{} → {}", c.client, c.server),
-            c.sni.clone().unwrap_or_else(|| "-".into()),
+            c.sni.as_deref().unwrap_or("-").to_string(),
             c.tls_version
                 .map_or_else(|| "-".to_string(), |v| v.to_string()),
             c.cipher.as_deref().unwrap_or("-").to_string(),

@@ -16,12 +16,7 @@ pub fn check(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
 
 /// The versions the client offered, for summaries: "TLS 1.3, TLS 1.2".
 pub fn offered_versions(ch: &ClientHelloInfo) -> String {
-    let mut vs: Vec<TlsVersion> = ch
-        .supported_versions
-        .iter()
-        .copied()
-        .filter(|v| !v.is_grease())
-        .collect();
+    let mut vs: Vec<TlsVersion> = ch.supported_versions().filter(|v| !v.is_grease()).collect();
     if vs.is_empty() {
         vs.push(ch.legacy_version);
     }
@@ -33,13 +28,17 @@ pub fn offered_versions(ch: &ClientHelloInfo) -> String {
 
 fn suites(ch: &ClientHelloInfo) -> String {
     let names: Vec<String> = ch
-        .cipher_suites
+        .cipher_suites()
         .iter()
         .filter(|c| !is_grease(**c) && **c != 0x00ff && **c != 0x5600)
         .take(12)
         .map(|c| cipher_name(*c).into_owned())
         .collect();
-    let total = ch.cipher_suites.iter().filter(|c| !is_grease(**c)).count();
+    let total = ch
+        .cipher_suites()
+        .iter()
+        .filter(|c| !is_grease(**c))
+        .count();
     if total > names.len() {
         format!("{} (+{} more)", names.join(", "), total - names.len())
     } else {
@@ -48,7 +47,7 @@ fn suites(ch: &ClientHelloInfo) -> String {
 }
 
 fn groups(ch: &ClientHelloInfo) -> String {
-    ch.groups
+    ch.groups()
         .iter()
         .filter(|g| !is_grease(**g))
         .map(|g| match g {
@@ -118,7 +117,7 @@ fn alert_based(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
                     c.sni.as_deref().unwrap_or("?"),
                     alert_name(description),
                     e.frame,
-                    c.cipher_suites.iter().filter(|x| !is_grease(**x)).count(),
+                    c.cipher_suites().iter().filter(|x| !is_grease(**x)).count(),
                     suites(c)
                 );
                 let g = groups(c);
@@ -604,7 +603,7 @@ fn tls13_client_auth(t: &Timeline, out: &mut Vec<Finding>) {
         return;
     }
     let ch = t.client_hello().map(|(_, c)| c);
-    let pha = ch.is_some_and(|c| c.extensions.contains(&49));
+    let pha = ch.is_some_and(|c| c.extensions().contains(&49));
     let summary = format!(
         "TLS 1.3: the client sent its request (frame {}) and the server aborted {} later ({} frame {}) without answering; the ClientHello {} post_handshake_auth",
         req.frame,

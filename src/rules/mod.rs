@@ -605,23 +605,13 @@ mod scenario_tests {
     }
 
     fn test_client_hello(sni: Option<&str>) -> crate::tls::ClientHelloInfo {
-        crate::tls::ClientHelloInfo {
-            record_format: crate::tls::RecordFormat::Tls,
-            record_version: crate::tls::TlsVersion(0x0301),
-            legacy_version: crate::tls::TlsVersion(0x0303),
-            supported_versions: vec![],
-            sni: sni.map(str::to_string),
-            alpn: vec![],
-            cipher_suites: vec![0xc02f],
-            extensions: vec![0, 0xff01],
-            groups: vec![],
-            renegotiation_info: true,
-            renegotiation_scsv: false,
-            session_id: vec![],
-            session_ticket: false,
-            psk: false,
-            length: 100,
-            segments: 1,
-        }
+        use crate::tls::{ClientHelloInfo, RecordFormat, TlsVersion};
+        let mut ch =
+            ClientHelloInfo::new(RecordFormat::Tls, TlsVersion(0x0301), TlsVersion(0x0303))
+                .with_lists(&[0xc02f], &[0, 0xff01], &[], &[]);
+        ch.sni = sni.map(std::sync::Arc::from);
+        ch.renegotiation_info = true;
+        ch.length = 100;
+        ch
     }
 }

@@ -100,7 +100,7 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         }
     }
     if !sh.resumed && !sh.hello_retry_request {
-        let offers_13 = ch.supported_versions.iter().any(|v| v.is_tls13());
+        let offers_13 = ch.supported_versions().any(|v| v.is_tls13());
         let offered = if sh.version.is_tls13() {
             ch.psk.then_some("a TLS 1.3 pre-shared key")
         } else if ch.session_ticket {

@@ -1,12 +1,18 @@
-//! ClientHello / ServerHello contents, parsed with `tls-parser`.
+//! ClientHello / ServerHello contents.
 //!
-//! Extensions are framed one by one here so that one malformed extension (fuzzed or
-//! experimental) costs only that extension, then each is handed to tls-parser.
+//! Both hellos are walked by hand, field by field, into one small value each: a ClientHello
+//! is parsed for every connection, and tls-parser's `parse_tls_handshake_client_hello` and
+//! extension parsers build a vector per list (cipher suites, compression methods, server
+//! names, ALPN names, versions, groups) that would only be copied and dropped. The walk
+//! follows tls-parser's rules exactly (what it accepts, what makes it give up on a hello or an
+//! extension): the tests compare the two on every ClientHello of the fixtures and public
+//! captures and on thousands of damaged ones. Extensions are framed one by one, so that one
+//! malformed extension (fuzzed or experimental) costs only that extension.
+
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::Serialize;
-use tls_parser::{
-    TlsExtension, parse_tls_client_hello_extension, parse_tls_server_hello_extension,
-};
 
 use super::names::TlsVersion;
 
@@ -18,26 +24,61 @@ pub enum RecordFormat {
     Sslv2,
 }
 
+/// A hello's session id (at most 32 bytes, RFC 5246 §7.4.1.2), kept inline.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionId {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl SessionId {
+    /// The id, or None when longer than 32 bytes.
+    pub fn new(id: &[u8]) -> Option<SessionId> {
+        let mut s = SessionId {
+            len: u8::try_from(id.len()).ok().filter(|n| *n <= 32)?,
+            bytes: [0; 32],
+        };
+        s.bytes.get_mut(..id.len())?.copy_from_slice(id);
+        Some(s)
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// An ALPN protocol name: the registered ones without an allocation.
+pub type AlpnName = Cow<'static, str>;
+
 /// The facts of a ClientHello.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientHelloInfo {
     pub record_format: RecordFormat,
     /// The record layer version of the (first) record carrying it.
     pub record_version: TlsVersion,
     pub legacy_version: TlsVersion,
-    /// supported_versions (TLS 1.3), GREASE included, as sent.
-    pub supported_versions: Vec<TlsVersion>,
-    pub sni: Option<String>,
-    pub alpn: Vec<String>,
-    pub cipher_suites: Vec<u16>,
-    /// Extension types in the order sent.
-    pub extensions: Vec<u16>,
-    /// supported_groups.
-    pub groups: Vec<u16>,
+    pub sni: Option<Arc<str>>,
+    pub alpn: Vec<AlpnName>,
+    /// The cipher suites, the extension types (in the order sent), supported_groups and
+    /// supported_versions (GREASE included, as sent), one after another: one allocation
+    /// instead of four. Read them with the methods of the same names.
+    lists: Vec<u16>,
+    /// Where the extension types, the groups and the versions start in `lists`.
+    starts: [usize; 3],
     pub renegotiation_info: bool,
     /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV offered.
     pub renegotiation_scsv: bool,
-    pub session_id: Vec<u8>,
+    pub session_id: SessionId,
     /// A non-empty session ticket was offered.
     pub session_ticket: bool,
     /// A TLS 1.3 pre_shared_key was offered.
@@ -48,20 +89,96 @@ pub struct ClientHelloInfo {
     pub segments: u32,
 }
 
+impl ClientHelloInfo {
+    /// A ClientHello with empty lists and no extension (the lists are set with
+    /// [`ClientHelloInfo::with_lists`]).
+    pub fn new(
+        record_format: RecordFormat,
+        record_version: TlsVersion,
+        legacy_version: TlsVersion,
+    ) -> ClientHelloInfo {
+        ClientHelloInfo {
+            record_format,
+            record_version,
+            legacy_version,
+            sni: None,
+            alpn: Vec::new(),
+            lists: Vec::new(),
+            starts: [0; 3],
+            renegotiation_info: false,
+            renegotiation_scsv: false,
+            session_id: SessionId::default(),
+            session_ticket: false,
+            psk: false,
+            length: 0,
+            segments: 1,
+        }
+    }
+
+    /// Sets the cipher suites, extension types, groups and supported_versions.
+    pub fn with_lists(
+        mut self,
+        suites: &[u16],
+        extensions: &[u16],
+        groups: &[u16],
+        versions: &[u16],
+    ) -> ClientHelloInfo {
+        self.lists.clear();
+        self.lists
+            .reserve_exact(suites.len() + extensions.len() + groups.len() + versions.len());
+        for part in [suites, extensions, groups, versions] {
+            self.lists.extend_from_slice(part);
+        }
+        self.starts = [
+            suites.len(),
+            suites.len() + extensions.len(),
+            suites.len() + extensions.len() + groups.len(),
+        ];
+        self
+    }
+
+    fn part(&self, i: usize) -> &[u16] {
+        let start = match i {
+            0 => 0,
+            _ => self.starts.get(i - 1).copied().unwrap_or_default(),
+        };
+        let end = self.starts.get(i).copied().unwrap_or(self.lists.len());
+        self.lists.get(start..end).unwrap_or_default()
+    }
+
+    pub fn cipher_suites(&self) -> &[u16] {
+        self.part(0)
+    }
+
+    /// Extension types in the order sent.
+    pub fn extensions(&self) -> &[u16] {
+        self.part(1)
+    }
+
+    /// supported_groups.
+    pub fn groups(&self) -> &[u16] {
+        self.part(2)
+    }
+
+    /// supported_versions (TLS 1.3), GREASE included, as sent.
+    pub fn supported_versions(&self) -> impl ExactSizeIterator<Item = TlsVersion> + '_ {
+        self.part(3).iter().map(|v| TlsVersion(*v))
+    }
+}
+
 /// The facts of a ServerHello (or HelloRetryRequest).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerHelloInfo {
     /// Negotiated version: supported_versions when present, else the legacy version.
     pub version: TlsVersion,
     pub legacy_version: TlsVersion,
     pub cipher: u16,
-    pub alpn: Option<String>,
+    pub alpn: Option<AlpnName>,
     pub extensions: Vec<u16>,
     pub hello_retry_request: bool,
     pub renegotiation_info: bool,
     /// The server resumed a session (echoed session id in TLS ≤ 1.2, pre_shared_key in 1.3).
     pub resumed: bool,
-    pub session_id: Vec<u8>,
 }
 
 /// SHA-256("HelloRetryRequest"): the ServerHello random of a HelloRetryRequest (RFC 8446 §4.1.3).
@@ -82,60 +199,145 @@ fn walk_extensions(mut ext: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// Reads big-endian fields off the front of a slice.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).and_then(|b| b.first().copied())
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    /// A vector with a one-byte length.
+    fn vec8(&mut self) -> Option<&'a [u8]> {
+        let n = self.u8()?;
+        self.take(usize::from(n))
+    }
+    /// A vector with a two-byte length.
+    fn vec16(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+}
+
+/// A list of 16-bit values, whole (an odd length is malformed).
+fn u16_list(b: &[u8]) -> Option<&[u8]> {
+    b.len().is_multiple_of(2).then_some(b)
+}
+
+fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]))
+}
+
+fn lossy(b: &[u8]) -> Arc<str> {
+    Arc::from(&*String::from_utf8_lossy(b))
+}
+
+/// An ALPN protocol name from the wire.
+fn alpn_name(b: &[u8]) -> AlpnName {
+    const KNOWN: [&str; 6] = ["h2", "http/1.1", "http/1.0", "h3", "h2c", "acme-tls/1"];
+    match KNOWN.iter().find(|k| k.as_bytes() == b) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+/// The first host_name of a server_name extension's data, as tls-parser reads it: the list
+/// length must fit, entries are read until one does not.
+fn sni_host(data: &[u8]) -> Option<Option<&[u8]>> {
+    if data.is_empty() {
+        return Some(None);
+    }
+    let mut list = Bytes(Bytes(data).vec16()?);
+    Some(
+        std::iter::from_fn(|| Some((list.u8()?, list.vec16()?)))
+            .find_map(|(t, n)| (t == 0).then_some(n)),
+    )
+}
+
+/// ALPN protocol names of an ALPN extension's data (entries read until one does not fit).
+fn alpn_names(data: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
+    let mut list = Bytes(Bytes(data).vec16()?);
+    Some(std::iter::from_fn(move || list.vec8()))
+}
+
+/// The versions of a ClientHello's supported_versions data, as tls-parser reads it: two bytes
+/// are one version; otherwise a length byte (not checked) and an even number of bytes.
+fn versions(data: &[u8]) -> Option<&[u8]> {
+    if data.len() == 2 {
+        return Some(data);
+    }
+    u16_list(data.get(1..)?)
 }
 
 /// Parses a ClientHello message body (after the 4-byte handshake header).
 pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHelloInfo> {
-    let (_, ch) = tls_parser::parse_tls_handshake_client_hello(body).ok()?;
-    let mut info = ClientHelloInfo {
-        record_format: RecordFormat::Tls,
-        record_version: TlsVersion(record_version),
-        legacy_version: TlsVersion(ch.version.0),
-        supported_versions: Vec::new(),
-        sni: None,
-        alpn: Vec::new(),
-        cipher_suites: ch.ciphers.iter().map(|c| c.0).collect(),
-        extensions: Vec::new(),
-        groups: Vec::new(),
-        renegotiation_info: false,
-        renegotiation_scsv: ch.ciphers.iter().any(|c| c.0 == 0x00ff),
-        session_id: ch.session_id.map(<[u8]>::to_vec).unwrap_or_default(),
-        session_ticket: false,
-        psk: false,
-        length: u32::try_from(body.len() + 4).unwrap_or(u32::MAX),
-        segments: 1,
-    };
-    let ext = ch.ext.unwrap_or_default();
-    info.extensions = Vec::with_capacity(walk_extensions(ext).count());
+    let mut b = Bytes(body);
+    let legacy = b.u16()?;
+    b.take(32)?;
+    let sid_len = b.u8()?;
+    let session_id = SessionId::new(b.take(usize::from(sid_len))?)?;
+    let suites = u16_list(b.vec16()?)?;
+    b.vec8()?;
+    // A missing or cut extensions block counts as none.
+    let ext = b.vec16().unwrap_or_default();
+    let mut info = ClientHelloInfo::new(
+        RecordFormat::Tls,
+        TlsVersion(record_version),
+        TlsVersion(legacy),
+    );
+    info.session_id = session_id;
+    info.renegotiation_scsv = u16s(suites).any(|c| c == 0x00ff);
+    info.length = u32::try_from(body.len() + 4).unwrap_or(u32::MAX);
+    // The last well-formed supported_groups and supported_versions win, as the last ALPN.
+    let (mut groups, mut vers): (&[u8], &[u8]) = (&[], &[]);
+    let mut n_ext = 0;
     for (t, whole) in walk_extensions(ext) {
-        info.extensions.push(t);
+        n_ext += 1;
+        let data = whole.get(4..).unwrap_or_default();
         match t {
-            0xff01 => info.renegotiation_info = true,
+            0 => {
+                if info.sni.is_none()
+                    && let Some(host) = sni_host(data)
+                {
+                    info.sni = host.map(lossy);
+                }
+            }
+            10 => {
+                if let Some(g) = Bytes(data).vec16().and_then(u16_list) {
+                    groups = g;
+                }
+            }
+            16 => {
+                if let Some(names) = alpn_names(data) {
+                    info.alpn = names.map(alpn_name).collect();
+                }
+            }
+            35 => info.session_ticket = !data.is_empty(),
             41 => info.psk = true,
-            _ => {}
-        }
-        // Only the extensions read below are parsed (the others would allocate for nothing).
-        if !matches!(t, 0 | 10 | 16 | 35 | 43) {
-            continue;
-        }
-        let Ok((_, ext)) = parse_tls_client_hello_extension(whole) else {
-            continue;
-        };
-        match ext {
-            TlsExtension::SNI(names) if info.sni.is_none() => {
-                info.sni = names.iter().find(|(t, _)| t.0 == 0).map(|(_, n)| lossy(n));
+            43 => {
+                if let Some(v) = versions(data) {
+                    vers = v;
+                }
             }
-            TlsExtension::ALPN(protos) => info.alpn = protos.iter().map(|p| lossy(p)).collect(),
-            TlsExtension::SupportedVersions(vs) => {
-                info.supported_versions = vs.iter().map(|v| TlsVersion(v.0)).collect();
-            }
-            TlsExtension::EllipticCurves(gs) => info.groups = gs.iter().map(|g| g.0).collect(),
-            TlsExtension::SessionTicket(t) => info.session_ticket = !t.is_empty(),
+            0xff01 => info.renegotiation_info = true,
             _ => {}
         }
     }
+    let n_suites = suites.len() / 2;
+    let (n_groups, n_vers) = (groups.len() / 2, vers.len() / 2);
+    info.lists = Vec::with_capacity(n_suites + n_ext + n_groups + n_vers);
+    info.lists.extend(u16s(suites));
+    info.lists.extend(walk_extensions(ext).map(|(t, _)| t));
+    info.lists.extend(u16s(groups));
+    info.lists.extend(u16s(vers));
+    info.starts = [n_suites, n_suites + n_ext, n_suites + n_ext + n_groups];
     Some(info)
 }
 
@@ -153,52 +355,40 @@ pub fn parse_sslv2_client_hello(body: &[u8]) -> Option<ClientHelloInfo> {
     let sid = body
         .get(9 + spec_len..9 + spec_len + sid_len)
         .unwrap_or_default();
-    let cipher_suites: Vec<u16> = specs
+    let suites: Vec<u16> = specs
         .chunks_exact(3)
         // SSLv2 cipher specs are 3 bytes; TLS suites are those with a zero first byte.
         .filter(|c| c[0] == 0)
         .map(|c| u16::from_be_bytes([c[1], c[2]]))
         .collect();
-    Some(ClientHelloInfo {
-        record_format: RecordFormat::Sslv2,
-        record_version: TlsVersion(0x0002),
-        legacy_version: TlsVersion(version),
-        supported_versions: Vec::new(),
-        sni: None,
-        alpn: Vec::new(),
-        renegotiation_scsv: cipher_suites.contains(&0x00ff),
-        cipher_suites,
-        extensions: Vec::new(),
-        groups: Vec::new(),
-        renegotiation_info: false,
-        session_id: sid.to_vec(),
-        session_ticket: false,
-        psk: false,
-        length: u32::try_from(body.len() + 2).unwrap_or(u32::MAX),
-        segments: 1,
-    })
+    let mut info =
+        ClientHelloInfo::new(RecordFormat::Sslv2, TlsVersion(0x0002), TlsVersion(version))
+            .with_lists(&suites, &[], &[], &[]);
+    info.renegotiation_scsv = suites.contains(&0x00ff);
+    // SSLv2 session ids are 16 bytes; a longer one keeps its first 32.
+    info.session_id = SessionId::new(sid.get(..32).unwrap_or(sid)).unwrap_or_default();
+    info.length = u32::try_from(body.len() + 2).unwrap_or(u32::MAX);
+    Some(info)
 }
 
 /// Parses a ServerHello message body. `client_session_id` is the session id of the
 /// ClientHello it answers, if seen.
 pub fn parse_server_hello(
     body: &[u8],
-    client_session_id: Option<&[u8]>,
+    client_session_id: Option<&SessionId>,
 ) -> Option<ServerHelloInfo> {
     // legacy_version(2) random(32) session_id(1+n) cipher(2) compression(1) extensions
-    let legacy = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
-    let random = body.get(2..34)?;
-    let sid_len = usize::from(*body.get(34)?);
-    let session_id = body.get(35..35 + sid_len)?.to_vec();
-    let rest = body.get(35 + sid_len..)?;
-    let cipher = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]);
-    let ext_block = rest
-        .get(5..)
-        .and_then(|e| {
-            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-            e.get(..len)
-        })
-        .unwrap_or_default();
+    let mut b = Bytes(body);
+    let legacy = b.u16()?;
+    let random = b.take(32)?;
+    let session_id = b.vec8()?;
+    let cipher = b.u16()?;
+    // A missing compression byte, or a missing or cut extensions block, counts as no
+    // extensions.
+    let ext_block = match b.u8() {
+        Some(_) => b.vec16().unwrap_or_default(),
+        None => &[],
+    };
     let mut info = ServerHelloInfo {
         version: TlsVersion(legacy),
         legacy_version: TlsVersion(legacy),
@@ -208,24 +398,25 @@ pub fn parse_server_hello(
         hello_retry_request: random == HRR_RANDOM,
         renegotiation_info: false,
         resumed: false,
-        session_id,
     };
     let mut psk = false;
     info.extensions = Vec::with_capacity(walk_extensions(ext_block).count());
     for (t, whole) in walk_extensions(ext_block) {
         info.extensions.push(t);
+        let data = whole.get(4..).unwrap_or_default();
         match t {
             0xff01 => info.renegotiation_info = true,
             41 => psk = true,
             // supported_versions in a ServerHello: the selected version (2 bytes).
             43 => {
-                if let Some(v) = whole.get(4..6) {
+                if let Some(v) = data.get(..2) {
                     info.version = TlsVersion(u16::from_be_bytes([v[0], v[1]]));
                 }
             }
+            // The selected protocol: a list of exactly one name; the first is taken.
             16 => {
-                if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(whole) {
-                    info.alpn = p.first().map(|p| lossy(p));
+                if let Some(mut names) = alpn_names(data) {
+                    info.alpn = names.next().map(alpn_name);
                 }
             }
             _ => {}
@@ -234,7 +425,7 @@ pub fn parse_server_hello(
     info.resumed = if info.version.is_tls13() {
         psk
     } else {
-        client_session_id.is_some_and(|c| !c.is_empty() && c == info.session_id.as_slice())
+        client_session_id.is_some_and(|c| !c.is_empty() && c.as_slice() == session_id)
     };
     Some(info)
 }
@@ -242,6 +433,179 @@ pub fn parse_server_hello(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
+    use tls_parser::{TlsExtension, parse_tls_client_hello_extension};
+
+    /// What a ClientHello says, in plain vectors (to compare two parsers).
+    type Facts = (
+        u16,
+        Option<String>,
+        Vec<String>,
+        [Vec<u16>; 4],
+        [bool; 4],
+        Vec<u8>,
+        u32,
+    );
+
+    fn facts(ch: &ClientHelloInfo) -> Facts {
+        (
+            ch.legacy_version.0,
+            ch.sni.as_deref().map(str::to_string),
+            ch.alpn.iter().map(|a| a.to_string()).collect(),
+            [
+                ch.cipher_suites().to_vec(),
+                ch.extensions().to_vec(),
+                ch.groups().to_vec(),
+                ch.supported_versions().map(|v| v.0).collect(),
+            ],
+            [
+                ch.renegotiation_info,
+                ch.renegotiation_scsv,
+                ch.session_ticket,
+                ch.psk,
+            ],
+            ch.session_id.as_slice().to_vec(),
+            ch.length,
+        )
+    }
+
+    /// The same facts read by tls-parser (how this module read them before it walked the
+    /// bytes itself).
+    fn reference(body: &[u8]) -> Option<Facts> {
+        let (_, ch) = tls_parser::parse_tls_handshake_client_hello(body).ok()?;
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (mut sni, mut alpn) = (None, Vec::new());
+        let (mut exts, mut groups, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut reneg, mut ticket, mut psk) = (false, false, false);
+        let ext = ch.ext.unwrap_or_default();
+        for (t, whole) in walk_extensions(ext) {
+            exts.push(t);
+            match t {
+                0xff01 => reneg = true,
+                41 => psk = true,
+                _ => {}
+            }
+            if !matches!(t, 0 | 10 | 16 | 35 | 43) {
+                continue;
+            }
+            let Ok((_, ext)) = parse_tls_client_hello_extension(whole) else {
+                continue;
+            };
+            match ext {
+                TlsExtension::SNI(names) if sni.is_none() => {
+                    sni = names.iter().find(|(t, _)| t.0 == 0).map(|(_, n)| lossy(n));
+                }
+                TlsExtension::ALPN(protos) => alpn = protos.iter().map(|p| lossy(p)).collect(),
+                TlsExtension::SupportedVersions(vs) => versions = vs.iter().map(|v| v.0).collect(),
+                TlsExtension::EllipticCurves(gs) => groups = gs.iter().map(|g| g.0).collect(),
+                TlsExtension::SessionTicket(t) => ticket = !t.is_empty(),
+                _ => {}
+            }
+        }
+        let suites: Vec<u16> = ch.ciphers.iter().map(|c| c.0).collect();
+        Some((
+            ch.version.0,
+            sni,
+            alpn,
+            [suites.clone(), exts, groups, versions],
+            [reneg, suites.contains(&0x00ff), ticket, psk],
+            ch.session_id.map(<[u8]>::to_vec).unwrap_or_default(),
+            u32::try_from(body.len() + 4).unwrap_or(u32::MAX),
+        ))
+    }
+
+    fn agree(body: &[u8]) {
+        let ours = parse_client_hello(body, 0x0301).map(|c| facts(&c));
+        assert_eq!(ours, reference(body), "ClientHello body {body:02x?}");
+    }
+
+    /// ClientHello bodies that start a TCP payload whole, in every capture under fixtures/
+    /// and ../shared/captures/public (when present).
+    fn hellos() -> Vec<Vec<u8>> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("fixtures")];
+        let public = root.join("../shared/captures/public");
+        if public.is_dir() {
+            dirs.push(public);
+        } else {
+            eprintln!("note: {} absent, fixtures only", public.display());
+        }
+        let files: Vec<PathBuf> = dirs
+            .iter()
+            .flat_map(|d| walkdir::WalkDir::new(d).sort_by_file_name())
+            .flatten()
+            .map(walkdir::DirEntry::into_path)
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
+            })
+            .collect();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for f in &files {
+            let _ = crate::capture::read_capture(f, |fr| {
+                let crate::capture::link::Decoded::Tcp(seg) =
+                    crate::capture::link::decode(fr.linktype, fr.data)
+                else {
+                    return;
+                };
+                let p = seg.payload;
+                let (Some(&[0x16, 3, _, _, _, 1, a, b, c]), true) = (p.get(..9), p.len() > 9)
+                else {
+                    return;
+                };
+                let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                if let Some(body) = p.get(9..9 + len)
+                    && !out.iter().any(|o| o == body)
+                {
+                    out.push(body.to_vec());
+                }
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn client_hellos_read_as_tls_parser_reads_them() {
+        let all = hellos();
+        assert!(all.len() >= 40, "{} ClientHellos", all.len());
+        let mut sni = 0;
+        for body in &all {
+            agree(body);
+            sni += usize::from(parse_client_hello(body, 0x0301).is_some_and(|c| c.sni.is_some()));
+        }
+        assert!(sni >= 20, "{sni} with SNI");
+    }
+
+    /// Damaged hellos: every truncation, and bytes changed at random (lengths included, so
+    /// that lists and extensions overrun, shrink or go odd).
+    #[test]
+    fn damaged_client_hellos_read_as_tls_parser_reads_them() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for body in hellos().iter().take(60) {
+            for n in 0..body.len() {
+                agree(&body[..n]);
+            }
+            for _ in 0..300 {
+                let mut b = body.clone();
+                for _ in 0..1 + next() % 3 {
+                    let at = (next() % b.len() as u64) as usize;
+                    b[at] = match next() % 4 {
+                        0 => 0,
+                        1 => 0xff,
+                        2 => b[at].wrapping_add(1),
+                        _ => next() as u8,
+                    };
+                }
+                agree(&b);
+            }
+        }
+    }
 
     #[test]
     fn extension_walk_stops_on_truncation() {
@@ -255,5 +619,38 @@ mod tests {
         assert!(parse_server_hello(&[3, 3, 1], None).is_none());
         assert!(parse_client_hello(&[3, 3], 0x0301).is_none());
         assert!(parse_sslv2_client_hello(&[1, 0, 2]).is_none());
+    }
+
+    #[test]
+    fn session_ids_are_at_most_32_bytes() {
+        let id: Vec<u8> = (0..32).collect();
+        let s = SessionId::new(&id).unwrap_or_default();
+        assert_eq!(s.as_slice(), id.as_slice());
+        assert!(SessionId::new(&[0; 33]).is_none());
+        assert!(SessionId::default().is_empty());
+        assert_eq!(
+            format!("{:?}", SessionId::new(&[1, 2]).unwrap_or_default()),
+            "[1, 2]"
+        );
+    }
+
+    #[test]
+    fn registered_alpn_names_are_not_allocated() {
+        assert!(matches!(alpn_name(b"h2"), Cow::Borrowed("h2")));
+        assert!(matches!(alpn_name(b"http/1.1"), Cow::Borrowed("http/1.1")));
+        assert_eq!(alpn_name(b"x\xff"), "x\u{fffd}");
+    }
+
+    #[test]
+    fn lists_come_back_as_set() {
+        let ch = ClientHelloInfo::new(RecordFormat::Tls, TlsVersion(0x0301), TlsVersion(0x0303))
+            .with_lists(&[1, 2], &[0, 43], &[29], &[0x0304, 0x0303]);
+        assert_eq!(ch.cipher_suites(), &[1, 2]);
+        assert_eq!(ch.extensions(), &[0, 43]);
+        assert_eq!(ch.groups(), &[29]);
+        let v: Vec<u16> = ch.supported_versions().map(|v| v.0).collect();
+        assert_eq!(v, vec![0x0304, 0x0303]);
+        let empty = ClientHelloInfo::new(RecordFormat::Tls, TlsVersion(0), TlsVersion(0));
+        assert!(empty.cipher_suites().is_empty() && empty.supported_versions().len() == 0);
     }
 }

@@ -22,7 +22,7 @@ pub mod hello;
 pub mod names;
 
 pub use cert::{CertInfo, CertSummary};
-pub use hello::{ClientHelloInfo, RecordFormat, ServerHelloInfo};
+pub use hello::{AlpnName, ClientHelloInfo, RecordFormat, ServerHelloInfo, SessionId};
 pub use names::{TlsVersion, alert_name, cipher_name};
 
 use crate::capture::Timestamp;
@@ -126,7 +126,7 @@ pub struct TlsConn {
     dirs: [TlsDir; 2],
     /// The ClientHello's session id (to recognise an abbreviated TLS ≤ 1.2 handshake); the
     /// ClientHello itself lives only in its event.
-    client_session_id: Option<Vec<u8>>,
+    client_session_id: Option<hello::SessionId>,
     client_side: Option<usize>,
     server_side: Option<usize>,
     tls13: bool,
@@ -466,7 +466,7 @@ impl TlsConn {
         if msg_type == 1 {
             if let Some(ch) = hello::parse_sslv2_client_hello(body) {
                 self.client_side.get_or_insert(side);
-                self.client_session_id = Some(ch.session_id.clone());
+                self.client_session_id = Some(ch.session_id);
                 out.emit(side, frame, time, EventKind::ClientHello(Box::new(ch)));
             }
         } else {
@@ -481,7 +481,6 @@ impl TlsConn {
                 hello_retry_request: false,
                 renegotiation_info: false,
                 resumed: false,
-                session_id: Vec::new(),
             };
             out.emit(side, frame, time, EventKind::ServerHello(Box::new(sh)));
         }
@@ -736,7 +735,7 @@ impl TlsConn {
                     Some(mut ch) => {
                         ch.segments = segments;
                         self.client_side.get_or_insert(side);
-                        self.client_session_id = Some(ch.session_id.clone());
+                        self.client_session_id = Some(ch.session_id);
                         if self.keylog.is_some() {
                             self.client_random = body.get(2..34).map(<[u8]>::to_vec);
                         }
@@ -744,7 +743,7 @@ impl TlsConn {
                     }
                     None => EventKind::Handshake { msg_type },
                 },
-                2 => match hello::parse_server_hello(body, self.client_session_id.as_deref()) {
+                2 => match hello::parse_server_hello(body, self.client_session_id.as_ref()) {
                     Some(sh) => {
                         self.server_side.get_or_insert(side);
                         if sh.version.is_tls13() {
@@ -874,7 +873,7 @@ mod tests {
             .0
             .iter()
             .map(|(_, _, k)| match k {
-                EventKind::ClientHello(ch) => ch.sni.clone().unwrap_or_default(),
+                EventKind::ClientHello(ch) => ch.sni.as_deref().unwrap_or_default().to_string(),
                 EventKind::Alert { description, .. } => format!("alert {description}"),
                 other => format!("{other:?}"),
             })
