@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use super::ConnReport;
 use super::json;
-use crate::rules::{Evidence, Finding};
+use crate::rules::{Evidence, Finding, RULES, RuleId};
 use crate::timeline::DirStats;
 
 /// Appends `c` as one JSON object (no newline), the same bytes as
@@ -102,15 +102,16 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
     string(out, &f.summary);
     out.extend_from_slice(b",\"explanation\":");
     // As json::Explanation displays: the rule's text, then this connection's detail.
+    let (explanation, fix) = rule_texts(f.rule);
     out.push(b'"');
-    escaped(out, meta.explanation.as_bytes());
+    out.extend_from_slice(explanation);
     if let Some(d) = &f.detail {
         out.push(b' ');
         escaped(out, d.as_bytes());
     }
     out.push(b'"');
     out.extend_from_slice(b",\"fix\":");
-    string(out, meta.fix);
+    out.extend_from_slice(fix);
     out.extend_from_slice(b",\"frames\":[");
     for (i, n) in f.frames.iter().enumerate() {
         if i > 0 {
@@ -225,6 +226,29 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     escaped(out, s.as_bytes());
     out.push(b'"');
+}
+
+/// A rule's explanation (escaped, unquoted) and fix (a quoted JSON string): the longest text of
+/// a line, the same for every finding of the rule, so escaped once.
+fn rule_texts(rule: RuleId) -> (&'static [u8], &'static [u8]) {
+    static TEXTS: std::sync::OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        RULES
+            .iter()
+            .map(|m| {
+                let mut explanation = Vec::new();
+                escaped(&mut explanation, m.explanation.as_bytes());
+                let mut fix = Vec::new();
+                string(&mut fix, m.fix);
+                (explanation, fix)
+            })
+            .collect()
+    });
+    texts
+        .get(rule.index())
+        .map_or((&b""[..], &b"\"\""[..]), |(e, f)| {
+            (e.as_slice(), f.as_slice())
+        })
 }
 
 /// What JSON requires escaping (and all serde_json escapes): control bytes, `"` and `\`.

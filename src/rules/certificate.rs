@@ -74,15 +74,17 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
 /// RFC 6125 §6.4: case-insensitive; a wildcard is only a whole left-most label and matches
 /// exactly one label.
 pub fn name_matches(pattern: &str, host: &str) -> bool {
-    let p = pattern.trim_end_matches('.').to_ascii_lowercase();
-    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    let p = pattern.trim_end_matches('.');
+    let h = host.trim_end_matches('.');
     if let Some(rest) = p.strip_prefix("*.") {
         match h.split_once('.') {
-            Some((first, tail)) => !first.is_empty() && tail == rest && rest.contains('.'),
+            Some((first, tail)) => {
+                !first.is_empty() && tail.eq_ignore_ascii_case(rest) && rest.contains('.')
+            }
             None => false,
         }
     } else {
-        p == h
+        p.eq_ignore_ascii_case(h)
     }
 }
 
@@ -90,27 +92,23 @@ fn name(t: &Timeline, ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
     let (Some(sni), Some(leaf)) = (t.sni(), info.leaf()) else {
         return;
     };
-    let is_ip = sni.parse::<std::net::IpAddr>().is_ok();
-    let dns: Vec<&String> = leaf
-        .sans
-        .iter()
-        .filter(|s| s.parse::<std::net::IpAddr>().is_err())
-        .collect();
-    let names: Vec<String> = if is_ip {
+    let is_ip_name = |s: &str| s.parse::<std::net::IpAddr>().is_ok();
+    let is_ip = is_ip_name(sni);
+    // What the certificate is checked against: its IP SANs for an address; for a host name its
+    // DNS SANs, or the subject CN when there are none.
+    let use_cn = !is_ip && leaf.sans.iter().all(|s| is_ip_name(s));
+    let names = || {
         leaf.sans
             .iter()
-            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
-            .cloned()
-            .collect()
-    } else if dns.is_empty() {
-        leaf.subject_cn.iter().cloned().collect()
-    } else {
-        dns.into_iter().cloned().collect()
+            .map(String::as_str)
+            .filter(move |s| !use_cn && is_ip_name(s) == is_ip)
+            .chain(leaf.subject_cn.as_deref().filter(|_| use_cn))
     };
-    if names.iter().any(|n| name_matches(n, sni)) {
+    if names().any(|n| name_matches(n, sni)) {
         return;
     }
-    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    let names: Vec<&str> = names().collect();
+    let shown = names.get(..8).unwrap_or(&names);
     out.push(Finding::new(
         RuleId::CertificateNameMismatch,
         format!(

@@ -5,6 +5,43 @@ use super::{Context, Finding, RuleId, Severity};
 use crate::timeline::{Dir, Timeline};
 use crate::tls::{TlsVersion, cipher_name};
 
+/// Name fragments of weak suites, and why each is weak (the first that matches is told).
+const WEAK: [(&[&str], &str); 6] = [
+    (&["RC4"], "RC4 is prohibited (RFC 7465)"),
+    (&["EXPORT"], "an export-grade suite (40/56-bit)"),
+    (&["_NULL_", "NULL_WITH"], "NULL: no encryption at all"),
+    (&["DES"], "DES/3DES: 64-bit blocks (Sweet32)"),
+    (
+        &["anon"],
+        "anonymous key exchange: no server authentication",
+    ),
+    (&["_MD5"], "MD5 MAC"),
+];
+
+/// Why the cipher suite `id` is weak, if it is: its IANA name searched for [`WEAK`]'s
+/// fragments once per suite, then remembered (every connection asks).
+fn weakness(id: u16) -> Option<&'static str> {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0: not looked at yet; 1: not weak; 2 + i: weak for WEAK[i]. 64 KiB, zeroed, touched
+    /// only where suites are seen.
+    static SEEN: [AtomicU8; 1 << 16] = [const { AtomicU8::new(0) }; 1 << 16];
+    let slot = SEEN.get(usize::from(id))?;
+    let code = match slot.load(Ordering::Relaxed) {
+        0 => {
+            let name = cipher_name(id);
+            let code = WEAK
+                .iter()
+                .position(|(frags, _)| frags.iter().any(|f| name.contains(f)))
+                .map_or(1, |i| 2 + i as u8);
+            slot.store(code, Ordering::Relaxed);
+            code
+        }
+        c => c,
+    };
+    WEAK.get(usize::from(code).checked_sub(2)?)
+        .map(|(_, why)| *why)
+}
+
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     let Some((she, sh)) = t.server_hello() else {
         return;
@@ -41,37 +78,18 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
             .severity(sev),
         );
     }
-    if sh.cipher != 0 {
-        let name = cipher_name(sh.cipher);
-        let weak = [
-            "RC4",
-            "EXPORT",
-            "_NULL_",
-            "NULL_WITH",
-            "DES",
-            "anon",
-            "_MD5",
-        ]
-        .iter()
-        .find(|w| name.contains(*w));
-        if let Some(w) = weak {
-            out.push(Finding::new(
-                RuleId::WeakCipher,
-                format!(
-                    "the server chose {name} (ServerHello frame {}): {}",
-                    she.frame,
-                    match *w {
-                        "RC4" => "RC4 is prohibited (RFC 7465)",
-                        "EXPORT" => "an export-grade suite (40/56-bit)",
-                        "_NULL_" | "NULL_WITH" => "NULL: no encryption at all",
-                        "DES" => "DES/3DES: 64-bit blocks (Sweet32)",
-                        "anon" => "anonymous key exchange: no server authentication",
-                        _ => "MD5 MAC",
-                    }
-                ),
-                &[she],
-            ));
-        }
+    if sh.cipher != 0
+        && let Some(why) = weakness(sh.cipher)
+    {
+        out.push(Finding::new(
+            RuleId::WeakCipher,
+            format!(
+                "the server chose {} (ServerHello frame {}): {why}",
+                cipher_name(sh.cipher),
+                she.frame,
+            ),
+            &[she],
+        ));
     }
     let Some((_, ch)) = ch else { return };
     if !sh.version.is_tls13() && sh.version != TlsVersion::SSL2 {
@@ -129,6 +147,28 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
                     ),
                     ev,
                 ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_suites_are_named_by_their_first_weakness_and_remembered() {
+        let cases: [(u16, Option<&str>); 6] = [
+            (0x0005, Some("RC4 is prohibited (RFC 7465)")), // TLS_RSA_WITH_RC4_128_SHA
+            (0x0018, Some("RC4 is prohibited (RFC 7465)")), // TLS_DH_anon_WITH_RC4_128_MD5
+            (0x0001, Some("NULL: no encryption at all")),   // TLS_RSA_WITH_NULL_MD5
+            (0x000a, Some("DES/3DES: 64-bit blocks (Sweet32)")),
+            (0xc02f, None), // TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            (0x1301, None), // TLS_AES_128_GCM_SHA256
+        ];
+        for _ in 0..2 {
+            for (id, why) in cases {
+                assert_eq!(weakness(id), why, "{}", cipher_name(id));
             }
         }
     }

@@ -550,9 +550,16 @@ pub static RULES: &[RuleMeta] = &[
 ];
 
 impl RuleId {
+    /// Its place in [`RULES`], which lists the ids in the enum's order (tested).
+    pub fn index(self) -> usize {
+        self as usize
+    }
     pub fn meta(self) -> &'static RuleMeta {
-        // RULES holds every id exactly once (tested).
-        RULES.iter().find(|m| m.id == self).unwrap_or(&RULES[0])
+        // RULES holds every id exactly once, in order (tested).
+        match RULES.get(self.index()) {
+            Some(m) if m.id == self => m,
+            _ => RULES.iter().find(|m| m.id == self).unwrap_or(&RULES[0]),
+        }
     }
     pub fn as_str(self) -> &'static str {
         self.meta().name
@@ -638,6 +645,14 @@ mod tests {
                     .all(|o| o.id != m.id && o.name != m.name)
             );
             assert!(!m.explanation.is_empty() && !m.fix.is_empty() && !m.title.is_empty());
+        }
+    }
+
+    #[test]
+    fn rules_are_listed_in_the_order_of_their_ids() {
+        for (i, m) in RULES.iter().enumerate() {
+            assert_eq!(m.id.index(), i, "{}", m.name);
+            assert!(std::ptr::eq(m.id.meta(), m));
         }
     }
 

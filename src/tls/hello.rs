@@ -174,7 +174,6 @@ pub struct ServerHelloInfo {
     pub legacy_version: TlsVersion,
     pub cipher: u16,
     pub alpn: Option<AlpnName>,
-    pub extensions: Vec<u16>,
     pub hello_retry_request: bool,
     pub renegotiation_info: bool,
     /// The server resumed a session (echoed session id in TLS ≤ 1.2, pre_shared_key in 1.3).
@@ -394,15 +393,12 @@ pub fn parse_server_hello(
         legacy_version: TlsVersion(legacy),
         cipher,
         alpn: None,
-        extensions: Vec::new(),
         hello_retry_request: random == HRR_RANDOM,
         renegotiation_info: false,
         resumed: false,
     };
     let mut psk = false;
-    info.extensions = Vec::with_capacity(walk_extensions(ext_block).count());
     for (t, whole) in walk_extensions(ext_block) {
-        info.extensions.push(t);
         let data = whole.get(4..).unwrap_or_default();
         match t {
             0xff01 => info.renegotiation_info = true,

@@ -477,7 +477,6 @@ impl TlsConn {
                 legacy_version: TlsVersion::SSL2,
                 cipher: 0,
                 alpn: None,
-                extensions: Vec::new(),
                 hello_retry_request: false,
                 renegotiation_info: false,
                 resumed: false,
