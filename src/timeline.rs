@@ -49,6 +49,13 @@ impl Dir {
             Dir::ServerToClient => "s2c",
         }
     }
+    /// The other direction.
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::ClientToServer => Dir::ServerToClient,
+            Dir::ServerToClient => Dir::ClientToServer,
+        }
+    }
 }
 
 /// TLS alert level.
@@ -309,6 +316,48 @@ pub struct Timeline {
     pub synack_mark: Option<IpMark>,
     /// IP marks of RST packets (first 16), with their direction.
     pub rst_marks: Vec<(Dir, IpMark)>,
+}
+
+/// Room for a typical TLS connection's events (15-30) in a new list.
+const EVENT_LIST_CAPACITY: usize = 24;
+/// Lists kept for reuse per thread, and the largest kept (lists that grew for a long
+/// connection go back to the allocator).
+const EVENT_LISTS_KEPT: usize = 256;
+const EVENT_LIST_MAX_KEPT: usize = 4 * EVENT_LIST_CAPACITY;
+
+thread_local! {
+    static EVENT_LISTS: std::cell::RefCell<Vec<Vec<Event>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty event list for a new connection: one a finished timeline gave back on this thread,
+/// else a new one. A list of ~1.3 KiB is past malloc's per-thread cache, and every connection
+/// needs one: reusing them saves a malloc and a free (and the consolidation of small chunks
+/// glibc runs before allocating a large one) per connection.
+pub fn event_list() -> Vec<Event> {
+    EVENT_LISTS
+        .try_with(|l| l.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(EVENT_LIST_CAPACITY))
+}
+
+impl Drop for Timeline {
+    /// The event list goes back to [`event_list`] (emptied) when it is of the usual size.
+    fn drop(&mut self) {
+        let mut events = std::mem::take(&mut self.events);
+        if events.capacity() < EVENT_LIST_CAPACITY || events.capacity() > EVENT_LIST_MAX_KEPT {
+            return;
+        }
+        events.clear();
+        // On a thread that is exiting the list is simply freed.
+        let _ = EVENT_LISTS.try_with(|l| {
+            if let Ok(mut l) = l.try_borrow_mut()
+                && l.len() < EVENT_LISTS_KEPT
+            {
+                l.push(events);
+            }
+        });
+    }
 }
 
 impl Timeline {

@@ -40,27 +40,31 @@ const MAX_EVENTS_HARD: usize = 16 * 1024;
 /// How often (capture time) the table looks for connections to finalise.
 const SWEEP_EVERY_SECS: i64 = 1;
 
-/// An event before the client side is known: `side` 0 sent the connection's first packet.
-#[derive(Clone, Debug)]
-struct RawEvent {
-    frame: u64,
-    time: Timestamp,
-    side: u8,
-    kind: EventKind,
-}
-
+/// A connection's events. Until the client side is known, `dir` says which side sent an event
+/// as if side 0 (the sender of the first packet) were the client; [`Conn::finish`] turns them
+/// round when it is not. The list becomes the timeline's as it is (one allocation, recycled by
+/// [`crate::timeline::event_list`]).
 #[derive(Debug, Default)]
 struct Events {
-    list: Vec<RawEvent>,
+    list: Vec<Event>,
     dropped: u64,
+}
+
+/// The provisional direction of what `side` sends (see [`Events`]).
+fn provisional(side: usize) -> Dir {
+    if side == 0 {
+        Dir::ClientToServer
+    } else {
+        Dir::ServerToClient
+    }
 }
 
 impl Events {
     fn push(&mut self, side: usize, frame: u64, time: Timestamp, kind: EventKind) {
-        let side = u8::from(side != 0);
+        let dir = provisional(side);
         if let EventKind::AppData { records, bytes, .. } = &kind
-            && let Some(RawEvent {
-                side: s,
+            && let Some(Event {
+                dir: d,
                 kind:
                     EventKind::AppData {
                         records: r,
@@ -69,7 +73,7 @@ impl Events {
                     },
                 ..
             }) = self.list.last_mut()
-            && *s == side
+            && *d == dir
         {
             *r = r.saturating_add(*records);
             *b = b.saturating_add(*bytes);
@@ -91,10 +95,10 @@ impl Events {
             self.dropped += 1;
             return;
         }
-        self.list.push(RawEvent {
+        self.list.push(Event {
             frame,
             time,
-            side,
+            dir,
             kind,
         });
     }
@@ -239,7 +243,7 @@ impl Conn {
             http: HttpConn::default(),
             // A typical TLS connection has 15-30 events: one allocation instead of four.
             events: Events {
-                list: Vec::with_capacity(24),
+                list: crate::timeline::event_list(),
                 dropped: 0,
             },
             stats: [DirStats::default(); 2],
@@ -439,15 +443,12 @@ impl Conn {
                 Dir::ServerToClient
             }
         };
-        let events = std::mem::take(&mut self.events.list)
-            .into_iter()
-            .map(|e| Event {
-                frame: e.frame,
-                time: e.time,
-                dir: dir(e.side),
-                kind: e.kind,
-            })
-            .collect();
+        let mut events = std::mem::take(&mut self.events.list);
+        if client_side != 0 {
+            for e in &mut events {
+                e.dir = e.dir.reverse();
+            }
+        }
         Timeline {
             stream: self.stream,
             client,
