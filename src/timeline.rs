@@ -497,3 +497,50 @@ impl Timeline {
         Outcome::HandshakeIncomplete
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline(events: Vec<Event>) -> Timeline {
+        Timeline {
+            stream: 0,
+            client: SocketAddr::from(([10, 0, 0, 1], 50000)),
+            server: SocketAddr::from(([10, 0, 0, 2], 443)),
+            role_basis: RoleBasis::Syn,
+            first_frame: 1,
+            first_time: Timestamp(0),
+            last_frame: 1,
+            last_time: Timestamp(0),
+            events,
+            events_dropped: 0,
+            c2s: DirStats::default(),
+            s2c: DirStats::default(),
+            midstream: false,
+            synack_mark: None,
+            rst_marks: Vec::new(),
+        }
+    }
+
+    /// A finished timeline's list (of the usual size) is the next connection's, emptied; one
+    /// that grew past the cap is not kept.
+    #[test]
+    fn event_lists_are_reused_on_their_thread() {
+        let mut events = event_list();
+        assert!(events.capacity() >= EVENT_LIST_CAPACITY);
+        events.push(Event {
+            frame: 1,
+            time: Timestamp(0),
+            dir: Dir::ClientToServer,
+            kind: EventKind::Fin,
+        });
+        let ptr = events.as_ptr();
+        drop(timeline(events));
+        let again = event_list();
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), ptr);
+        drop(timeline(Vec::with_capacity(EVENT_LIST_MAX_KEPT + 1)));
+        let fresh = event_list();
+        assert_eq!(fresh.capacity(), EVENT_LIST_CAPACITY);
+    }
+}
