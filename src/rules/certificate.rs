@@ -19,23 +19,26 @@ pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     chain(cert_ev, info, out);
 }
 
-fn which(i: usize, c: &CertSummary) -> String {
-    let role = if i == 0 {
-        "leaf".to_string()
-    } else {
-        format!("chain certificate #{}", i + 1)
-    };
-    format!(
-        "{role} {}",
-        c.subject_cn.clone().unwrap_or_else(|| c.subject.clone())
-    )
+/// "leaf www.example.com", "chain certificate #2 R3": which certificate of the chain.
+struct Which<'a>(usize, &'a CertSummary);
+
+impl std::fmt::Display for Which<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Which(i, c) = *self;
+        if i == 0 {
+            f.write_str("leaf ")?;
+        } else {
+            write!(f, "chain certificate #{} ", i + 1)?;
+        }
+        f.write_str(c.subject_cn.as_deref().unwrap_or(&c.subject))
+    }
 }
 
+/// The UTC date (YYYY-MM-DD) of a time in seconds.
 fn date(secs: i64) -> String {
-    utc(Timestamp(secs.saturating_mul(1_000_000_000)))
-        .chars()
-        .take(10)
-        .collect()
+    let mut d = utc(Timestamp(secs.saturating_mul(1_000_000_000)));
+    d.truncate(10);
+    d
 }
 
 fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
@@ -47,7 +50,7 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
                 RuleId::CertificateExpired,
                 format!(
                     "the {} expired on {} ({} day(s) before the capture; Certificate frame {})",
-                    which(i, c),
+                    Which(i, c),
                     date(c.not_after),
                     days,
                     ev.frame
@@ -60,7 +63,7 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
                 RuleId::CertificateNotYetValid,
                 format!(
                     "the {} is valid only from {} ({} after the capture time; Certificate frame {})",
-                    which(i, c),
+                    Which(i, c),
                     date(c.not_before),
                     fmt_secs((c.not_before - now) as f64),
                     ev.frame

@@ -123,7 +123,8 @@ pub struct FailureNote {
     pub stream: u64,
     pub client: SocketAddr,
     pub server: SocketAddr,
-    pub sni: Option<String>,
+    /// Lower case (shared with the ClientHello when it was already).
+    pub sni: Option<std::sync::Arc<str>>,
     pub time: Timestamp,
     pub frame: u64,
     pub rule: &'static str,
@@ -235,7 +236,7 @@ impl Context {
 
     /// Remembers a connection's error findings (for proxy correlation).
     pub fn record(&mut self, t: &Timeline, findings: &[Finding]) {
-        self.record_notes(failure_notes(t, findings));
+        self.record_notes(failure_notes_of(t, findings));
     }
 
     /// [`Context::record`] from notes made by [`failure_notes`].
@@ -274,6 +275,24 @@ impl Context {
 /// The notes [`Context::record`] keeps of a connection's findings: failures and timeouts only
 /// (posture findings and notes about the capture explain no proxy error).
 pub fn failure_notes(t: &Timeline, findings: &[Finding]) -> Vec<FailureNote> {
+    failure_notes_of(t, findings).collect()
+}
+
+/// [`failure_notes`], one by one.
+fn failure_notes_of<'a>(
+    t: &'a Timeline,
+    findings: &'a [Finding],
+) -> impl Iterator<Item = FailureNote> + 'a {
+    let sni = t.client_hello().and_then(|(_, ch)| ch.sni.as_ref());
+    let sni = move || {
+        sni.map(|s| {
+            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                std::sync::Arc::from(s.to_ascii_lowercase())
+            } else {
+                std::sync::Arc::clone(s)
+            }
+        })
+    };
     findings
         .iter()
         .filter(|f| {
@@ -288,17 +307,16 @@ pub fn failure_notes(t: &Timeline, findings: &[Finding]) -> Vec<FailureNote> {
                     | RuleId::Renegotiation
             )
         })
-        .map(|f| FailureNote {
+        .map(move |f| FailureNote {
             stream: t.stream,
             client: t.client,
             server: t.server,
-            sni: t.sni().map(str::to_ascii_lowercase),
+            sni: sni(),
             time: f.time,
             frame: f.frames.first().copied().unwrap_or(t.first_frame),
             rule: f.rule.as_str(),
             summary: f.summary.clone(),
         })
-        .collect()
 }
 
 /// A rule family's check.
