@@ -322,7 +322,7 @@ pub struct Timeline {
 const EVENT_LIST_CAPACITY: usize = 24;
 /// Lists kept for reuse per thread, and the largest kept (lists that grew for a long
 /// connection go back to the allocator).
-const EVENT_LISTS_KEPT: usize = 256;
+const EVENT_LISTS_KEPT: usize = 1024;
 const EVENT_LIST_MAX_KEPT: usize = 4 * EVENT_LIST_CAPACITY;
 
 thread_local! {
