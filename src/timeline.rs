@@ -293,6 +293,89 @@ pub struct IpMark {
     pub ip_id: Option<u16>,
 }
 
+/// The kinds of events a timeline holds, a bit per [`EventKind`] variant: a rule skips a
+/// connection that lacks what it looks for without walking the list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kinds(u32);
+
+impl Kinds {
+    pub const SYN: Kinds = Kinds(1 << 0);
+    pub const SYN_ACK: Kinds = Kinds(1 << 1);
+    pub const FIN: Kinds = Kinds(1 << 2);
+    pub const RST: Kinds = Kinds(1 << 3);
+    pub const RETRANSMISSION: Kinds = Kinds(1 << 4);
+    pub const GAP: Kinds = Kinds(1 << 5);
+    pub const IDLE: Kinds = Kinds(1 << 6);
+    pub const NOT_TLS: Kinds = Kinds(1 << 7);
+    pub const CLIENT_HELLO: Kinds = Kinds(1 << 8);
+    pub const SERVER_HELLO: Kinds = Kinds(1 << 9);
+    pub const CERTIFICATE: Kinds = Kinds(1 << 10);
+    pub const HELLO_REQUEST: Kinds = Kinds(1 << 11);
+    pub const HANDSHAKE: Kinds = Kinds(1 << 12);
+    pub const CHANGE_CIPHER_SPEC: Kinds = Kinds(1 << 13);
+    pub const ALERT: Kinds = Kinds(1 << 14);
+    pub const ENCRYPTED_ALERT: Kinds = Kinds(1 << 15);
+    pub const FINISHED: Kinds = Kinds(1 << 16);
+    pub const ENCRYPTED_HANDSHAKE: Kinds = Kinds(1 << 17);
+    pub const APP_DATA: Kinds = Kinds(1 << 18);
+    pub const HEARTBEAT: Kinds = Kinds(1 << 19);
+    pub const ZERO_WINDOW: Kinds = Kinds(1 << 20);
+    pub const WINDOW_OPEN: Kinds = Kinds(1 << 21);
+    pub const HTTP_REQUEST: Kinds = Kinds(1 << 22);
+    pub const HTTP_RESPONSE: Kinds = Kinds(1 << 23);
+    pub const WS_FRAME: Kinds = Kinds(1 << 24);
+
+    /// The bit of one event kind.
+    pub fn of(k: &EventKind) -> Kinds {
+        match k {
+            EventKind::Syn { .. } => Kinds::SYN,
+            EventKind::SynAck => Kinds::SYN_ACK,
+            EventKind::Fin => Kinds::FIN,
+            EventKind::Rst => Kinds::RST,
+            EventKind::Retransmission { .. } => Kinds::RETRANSMISSION,
+            EventKind::Gap { .. } => Kinds::GAP,
+            EventKind::Idle { .. } => Kinds::IDLE,
+            EventKind::NotTls { .. } => Kinds::NOT_TLS,
+            EventKind::ClientHello(_) => Kinds::CLIENT_HELLO,
+            EventKind::ServerHello(_) => Kinds::SERVER_HELLO,
+            EventKind::Certificate(_) => Kinds::CERTIFICATE,
+            EventKind::HelloRequest => Kinds::HELLO_REQUEST,
+            EventKind::Handshake { .. } => Kinds::HANDSHAKE,
+            EventKind::ChangeCipherSpec => Kinds::CHANGE_CIPHER_SPEC,
+            EventKind::Alert { .. } => Kinds::ALERT,
+            EventKind::EncryptedAlert { .. } => Kinds::ENCRYPTED_ALERT,
+            EventKind::Finished { .. } => Kinds::FINISHED,
+            EventKind::EncryptedHandshake { .. } => Kinds::ENCRYPTED_HANDSHAKE,
+            EventKind::AppData { .. } => Kinds::APP_DATA,
+            EventKind::Heartbeat { .. } => Kinds::HEARTBEAT,
+            EventKind::ZeroWindow => Kinds::ZERO_WINDOW,
+            EventKind::WindowOpen => Kinds::WINDOW_OPEN,
+            EventKind::HttpRequest(_) => Kinds::HTTP_REQUEST,
+            EventKind::HttpResponse(_) => Kinds::HTTP_RESPONSE,
+            EventKind::WsFrame(_) => Kinds::WS_FRAME,
+        }
+    }
+
+    /// Every kind present in `events`.
+    pub fn of_events(events: &[Event]) -> Kinds {
+        events
+            .iter()
+            .fold(Kinds::default(), |k, e| k | Kinds::of(&e.kind))
+    }
+
+    /// True when any kind of `other` is among these.
+    pub fn any(self, other: Kinds) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for Kinds {
+    type Output = Kinds;
+    fn bitor(self, rhs: Kinds) -> Kinds {
+        Kinds(self.0 | rhs.0)
+    }
+}
+
 /// A finished connection: what rules read.
 #[derive(Clone, Debug)]
 pub struct Timeline {
@@ -306,6 +389,8 @@ pub struct Timeline {
     pub last_frame: u64,
     pub last_time: Timestamp,
     pub events: Vec<Event>,
+    /// The kinds of `events` ([`Kinds::of_events`]), kept in step by whoever builds it.
+    pub kinds: Kinds,
     /// Events dropped because the per-connection cap was reached.
     pub events_dropped: u64,
     pub c2s: DirStats,
@@ -361,6 +446,11 @@ impl Drop for Timeline {
 }
 
 impl Timeline {
+    /// True when the timeline holds an event of any kind in `k`.
+    pub fn has_any(&self, k: Kinds) -> bool {
+        self.kinds.any(k)
+    }
+
     pub fn stats(&self, dir: Dir) -> &DirStats {
         match dir {
             Dir::ClientToServer => &self.c2s,
@@ -512,6 +602,7 @@ mod tests {
             first_time: Timestamp(0),
             last_frame: 1,
             last_time: Timestamp(0),
+            kinds: Kinds::of_events(&events),
             events,
             events_dropped: 0,
             c2s: DirStats::default(),
@@ -520,6 +611,53 @@ mod tests {
             synack_mark: None,
             rst_marks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn kinds_are_one_bit_each() {
+        let all = [
+            Kinds::SYN,
+            Kinds::SYN_ACK,
+            Kinds::FIN,
+            Kinds::RST,
+            Kinds::RETRANSMISSION,
+            Kinds::GAP,
+            Kinds::IDLE,
+            Kinds::NOT_TLS,
+            Kinds::CLIENT_HELLO,
+            Kinds::SERVER_HELLO,
+            Kinds::CERTIFICATE,
+            Kinds::HELLO_REQUEST,
+            Kinds::HANDSHAKE,
+            Kinds::CHANGE_CIPHER_SPEC,
+            Kinds::ALERT,
+            Kinds::ENCRYPTED_ALERT,
+            Kinds::FINISHED,
+            Kinds::ENCRYPTED_HANDSHAKE,
+            Kinds::APP_DATA,
+            Kinds::HEARTBEAT,
+            Kinds::ZERO_WINDOW,
+            Kinds::WINDOW_OPEN,
+            Kinds::HTTP_REQUEST,
+            Kinds::HTTP_RESPONSE,
+            Kinds::WS_FRAME,
+        ];
+        let union = all.iter().fold(Kinds::default(), |u, k| {
+            assert_eq!(k.0.count_ones(), 1);
+            assert!(!u.any(*k), "{k:?} twice");
+            u | *k
+        });
+        assert_eq!(union.0.count_ones() as usize, all.len());
+        let ev = |kind| Event {
+            frame: 1,
+            time: Timestamp(0),
+            dir: Dir::ServerToClient,
+            kind,
+        };
+        let t = timeline(vec![ev(EventKind::Fin), ev(EventKind::ZeroWindow)]);
+        assert!(t.has_any(Kinds::FIN) && t.has_any(Kinds::RST | Kinds::ZERO_WINDOW));
+        assert!(!t.has_any(Kinds::RST | Kinds::ALERT | Kinds::IDLE));
+        assert!(!timeline(Vec::new()).has_any(Kinds::FIN));
     }
 
     /// A finished timeline's list (of the usual size) is the next connection's, emptied; one

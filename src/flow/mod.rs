@@ -22,7 +22,7 @@ use crate::capture::link::TcpSegment;
 use crate::capture::{Frame, Timestamp};
 use crate::http::HttpConn;
 use crate::timeline::{
-    Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, IpMark, RoleBasis, Timeline,
+    Dir, DirStats, Event, EventKind, IDLE_EVENT_SECS, IpMark, Kinds, RoleBasis, Timeline,
 };
 use crate::tls::decrypt::KeyLog;
 use crate::tls::{EventSink, TlsConn};
@@ -458,6 +458,7 @@ impl Conn {
             first_time: self.first_time,
             last_frame: self.last_frame,
             last_time: self.last_time,
+            kinds: Kinds::of_events(&events),
             events,
             events_dropped: self.events.dropped,
             c2s: self.stats[client_side],

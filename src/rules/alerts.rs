@@ -3,11 +3,14 @@
 use std::collections::HashSet;
 
 use super::{Context, Finding, RuleId, Severity};
-use crate::timeline::{AlertLevel, EventKind, Timeline};
+use crate::timeline::{AlertLevel, EventKind, Kinds, Timeline};
 use crate::tls::alert_name;
 use crate::tls::names::handshake_name;
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
+    if !t.has_any(Kinds::ALERT) {
+        return;
+    }
     let explained: HashSet<u64> = out
         .iter()
         .flat_map(|f| f.explains.iter().copied())

@@ -3,11 +3,17 @@
 use super::{Context, Finding, RuleId, fmt_secs, has};
 use crate::capture::Timestamp;
 use crate::report::utc;
-use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Timeline};
+use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Kinds, Timeline};
 use crate::tls::{CertInfo, CertSummary, alert_name};
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
-    client_rejected(t, out);
+    // A client's rejection shows as an alert (clear or encrypted), a FIN or a RST.
+    if t.has_any(Kinds::ALERT | Kinds::ENCRYPTED_ALERT | Kinds::FIN | Kinds::RST) {
+        client_rejected(t, out);
+    }
+    if !t.has_any(Kinds::CERTIFICATE) {
+        return;
+    }
     let Some((cert_ev, info)) = t.events.iter().find_map(|e| match &e.kind {
         EventKind::Certificate(c) if e.dir == Dir::ServerToClient => Some((e, c.as_ref())),
         _ => None,

@@ -3,7 +3,7 @@
 
 use super::timeouts::nearest;
 use super::{Context, Finding, RuleId, Severity, fmt_secs, has};
-use crate::timeline::{AlertLevel, Dir, Event, EventKind, Timeline};
+use crate::timeline::{AlertLevel, Dir, Event, EventKind, Kinds, Timeline};
 use crate::tls::names::is_grease;
 use crate::tls::{ClientHelloInfo, TlsVersion, alert_name, cipher_name};
 
@@ -74,7 +74,12 @@ fn alert_based(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
             .and_then(|s| s.ok_example.clone())
             .filter(|(stream, _, _)| *stream != t.stream)
     };
-    for e in &t.events {
+    let alerts = if t.has_any(Kinds::ALERT) {
+        t.events.as_slice()
+    } else {
+        &[]
+    };
+    for e in alerts {
         let EventKind::Alert { level, description } = e.kind else {
             continue;
         };

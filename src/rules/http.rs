@@ -5,13 +5,20 @@
 use super::{Context, Finding, RuleId, Severity, fmt_secs, has};
 use crate::http::websocket::expected_accept;
 use crate::report::pair_http;
-use crate::timeline::{Dir, Event, EventKind, Timeline};
+use crate::timeline::{Dir, Event, EventKind, Kinds, Timeline};
 
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
-    plaintext_to_tls_port(t, out);
-    httpsys(t, out);
-    websocket(t, out);
-    host_sni(t, out);
+    // Each part needs events most connections (TLS ones) do not have.
+    if t.has_any(Kinds::NOT_TLS) {
+        plaintext_to_tls_port(t, out);
+    }
+    if t.has_any(Kinds::HTTP_RESPONSE) {
+        httpsys(t, out);
+        websocket(t, out);
+    }
+    if t.has_any(Kinds::HTTP_REQUEST) {
+        host_sni(t, out);
+    }
 }
 
 /// Ports where TLS starts with the first byte (no STARTTLS): HTTPS, SMTPS, NNTPS, LDAPS,
@@ -341,7 +348,10 @@ fn host_sni(t: &Timeline, out: &mut Vec<Finding>) {
 /// `proxy_error_status`, which needs the other connections' findings: run after every
 /// connection of the batch has been checked and recorded in `ctx`.
 pub fn correlate(t: &Timeline, ctx: &Context, out: &mut Vec<Finding>) {
-    if has(out, RuleId::ProxyErrorStatus) || has(out, RuleId::HttpsysNoSite) {
+    if !t.has_any(Kinds::HTTP_RESPONSE)
+        || has(out, RuleId::ProxyErrorStatus)
+        || has(out, RuleId::HttpsysNoSite)
+    {
         return;
     }
     for x in pair_http(t) {

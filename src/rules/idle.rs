@@ -2,7 +2,7 @@
 
 use super::timeouts::nearest;
 use super::{Context, Finding, RuleId, Severity, fmt_secs};
-use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Timeline};
+use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Kinds, Timeline};
 
 /// Silences shorter than this are not idle timeouts.
 pub const MIN_IDLE_SECS: f64 = 1.0;
@@ -36,7 +36,7 @@ fn label(e: &Event) -> String {
 pub fn check(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     // A silence that is part of another finding's story (an unanswered renegotiation, a
     // handshake nobody answered, ...) is not a keep-alive timeout: that finding names it.
-    if out.iter().any(|f| f.explains_silence) {
+    if !t.has_any(Kinds::IDLE) || out.iter().any(|f| f.explains_silence) {
         return;
     }
     for (i, idle) in t.events.iter().enumerate() {

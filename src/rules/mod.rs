@@ -425,6 +425,7 @@ mod scenario_tests {
             first_time: Timestamp(0),
             last_frame: events.last().map_or(1, |e| e.frame),
             last_time: events.last().map_or(Timestamp(0), |e| e.time),
+            kinds: crate::timeline::Kinds::of_events(&events),
             events,
             events_dropped: 0,
             c2s: DirStats {

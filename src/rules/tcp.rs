@@ -3,7 +3,7 @@
 
 use super::timeouts::nearest;
 use super::{Context, Finding, RuleId, Severity, fmt_secs};
-use crate::timeline::{Dir, Event, EventKind, Timeline};
+use crate::timeline::{Dir, Event, EventKind, Kinds, Timeline};
 
 /// Silences at least this long before a drop count as a middlebox idle expiry.
 /// (240 s is Azure's default; the silence seen is measured from the last packet, so allow 5 s.)
@@ -75,11 +75,22 @@ pub fn check_connect(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
 
 /// Problems of an established connection.
 pub fn check_established(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
-    stall(t, out);
-    zero_window(t, out);
-    stale_reuse(t, out);
-    silent_drop(t, out);
-    resets(t, out);
+    // Each part needs events most connections do not have.
+    if t.has_any(Kinds::RETRANSMISSION) {
+        stall(t, out);
+    }
+    if t.has_any(Kinds::ZERO_WINDOW) {
+        zero_window(t, out);
+    }
+    if t.has_any(Kinds::RST) {
+        stale_reuse(t, out);
+    }
+    if t.has_any(Kinds::IDLE) && t.has_any(Kinds::RETRANSMISSION) {
+        silent_drop(t, out);
+    }
+    if t.has_any(Kinds::RST) {
+        resets(t, out);
+    }
 }
 
 fn stall(t: &Timeline, out: &mut Vec<Finding>) {
