@@ -460,6 +460,9 @@ impl Timeline {
 
     /// The first ClientHello (and its event).
     pub fn client_hello(&self) -> Option<(&Event, &ClientHelloInfo)> {
+        if !self.has_any(Kinds::CLIENT_HELLO) {
+            return None;
+        }
         self.events.iter().find_map(|e| match &e.kind {
             EventKind::ClientHello(ch) if e.dir.is_client() => Some((e, ch.as_ref())),
             _ => None,
@@ -468,6 +471,9 @@ impl Timeline {
 
     /// The last real ServerHello (not a HelloRetryRequest).
     pub fn server_hello(&self) -> Option<(&Event, &ServerHelloInfo)> {
+        if !self.has_any(Kinds::SERVER_HELLO) {
+            return None;
+        }
         self.events.iter().rev().find_map(|e| match &e.kind {
             EventKind::ServerHello(sh) if !sh.hello_retry_request => Some((e, sh.as_ref())),
             _ => None,
@@ -491,7 +497,7 @@ impl Timeline {
                 .iter()
                 .any(|e| e.dir == d && matches!(e.kind, EventKind::Finished { .. }))
         };
-        (fin(Dir::ClientToServer) && fin(Dir::ServerToClient))
+        (self.has_any(Kinds::FINISHED) && fin(Dir::ClientToServer) && fin(Dir::ServerToClient))
             || (self.server_hello().is_some()
                 && self.c2s.app_records > 0
                 && self.s2c.app_records > 0)
@@ -509,9 +515,7 @@ impl Timeline {
 
     /// Any real ServerHello or HelloRetryRequest.
     pub fn any_server_hello(&self) -> bool {
-        self.events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ServerHello(_)))
+        self.has_any(Kinds::SERVER_HELLO)
     }
 
     /// Frame of the first event matching `pred`.
@@ -541,24 +545,24 @@ impl Timeline {
     }
 
     pub fn outcome(&self) -> Outcome {
-        let has = |k: fn(&EventKind) -> bool| self.events.iter().any(|e| k(&e.kind));
-        let syn = has(|k| matches!(k, EventKind::Syn { .. }));
-        let synack = has(|k| matches!(k, EventKind::SynAck));
-        let rst = has(|k| matches!(k, EventKind::Rst));
+        let syn = self.has_any(Kinds::SYN);
+        let synack = self.has_any(Kinds::SYN_ACK);
+        let rst = self.has_any(Kinds::RST);
         let payload = self.c2s.bytes + self.s2c.bytes > 0;
-        let fatal = has(|k| {
-            matches!(
-                k,
-                EventKind::Alert {
-                    level: AlertLevel::Fatal,
-                    ..
-                }
-            )
-        });
+        let fatal = self.has_any(Kinds::ALERT)
+            && self.events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Alert {
+                        level: AlertLevel::Fatal,
+                        ..
+                    }
+                )
+            });
         let tls_seen = self.client_hello().is_some()
             || self.server_hello().is_some()
             || self.c2s.app_records + self.s2c.app_records > 0;
-        let not_tls = has(|k| matches!(k, EventKind::NotTls { .. }));
+        let not_tls = self.has_any(Kinds::NOT_TLS);
         if self.handshake_complete() {
             return Outcome::HandshakeOk;
         }
