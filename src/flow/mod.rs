@@ -638,11 +638,36 @@ impl Numbering {
     }
 }
 
+/// A live connection, with what a sweep reads kept beside it: a sweep looks at every live
+/// connection each second, and most of their state is no longer in the CPU's caches.
+#[derive(Debug)]
+struct Live {
+    last_time: Timestamp,
+    closed: bool,
+    conn: Box<Conn>,
+}
+
+impl Live {
+    fn new(conn: Box<Conn>) -> Live {
+        Live {
+            last_time: conn.last_time,
+            closed: conn.closed(),
+            conn,
+        }
+    }
+
+    fn packet(&mut self, seg: &TcpSegment<'_>, at: At) {
+        self.conn.packet(seg, at);
+        self.last_time = self.conn.last_time;
+        self.closed = self.conn.closed();
+    }
+}
+
 /// The live connections one owner holds (the whole file, or one thread's share of the flows).
 #[derive(Debug, Default)]
 pub struct Connections {
     /// By [`Assigned::flow`].
-    live: rustc_hash::FxHashMap<u64, Box<Conn>>,
+    live: rustc_hash::FxHashMap<u64, Live>,
     /// Session secrets for decryption, if the user has them.
     keylog: Option<Arc<KeyLog>>,
     /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep. (Boxes
@@ -681,12 +706,12 @@ impl Connections {
                 None => Box::new(fresh),
             };
             c.packet(seg, at);
-            if let Some(old) = self.live.insert(id.flow, c) {
-                self.replaced.push(old);
+            if let Some(old) = self.live.insert(id.flow, Live::new(c)) {
+                self.replaced.push(old.conn);
             }
         } else {
             match self.live.get_mut(&id.flow) {
-                Some(c) => c.packet(seg, at),
+                Some(l) => l.packet(seg, at),
                 None => self.late_packets += 1,
             }
         }
@@ -699,21 +724,25 @@ impl Connections {
         let expired: Vec<u64> = self
             .live
             .iter()
-            .filter(|(_, c)| {
-                let quiet = now.0.saturating_sub(c.last_time.0) / 1_000_000_000;
-                (c.closed() && quiet >= LINGER_SECS) || quiet >= IDLE_EXPIRY_SECS
+            .filter(|(_, l)| {
+                let quiet = now.0.saturating_sub(l.last_time.0) / 1_000_000_000;
+                (l.closed && quiet >= LINGER_SECS) || quiet >= IDLE_EXPIRY_SECS
             })
             .map(|(k, _)| *k)
             .collect();
         let mut done = std::mem::take(&mut self.replaced);
-        done.extend(expired.iter().filter_map(|k| self.live.remove(k)));
+        done.extend(
+            expired
+                .iter()
+                .filter_map(|k| self.live.remove(k).map(|l| l.conn)),
+        );
         self.finish_sorted(done)
     }
 
     /// End of the capture: every connection is finalised, in stream order.
     pub fn finish(&mut self) -> Vec<Timeline> {
         let mut done = std::mem::take(&mut self.replaced);
-        done.extend(self.live.drain().map(|(_, c)| c));
+        done.extend(self.live.drain().map(|(_, l)| l.conn));
         self.finish_sorted(done)
     }
 
