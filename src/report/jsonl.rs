@@ -150,23 +150,29 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
 
 /// One direction's counters, as [`json::Traffic`] serialises.
 fn traffic(out: &mut Vec<u8>, s: &DirStats) {
-    let fields: [(&[u8], u64); 6] = [
-        (b"{\"packets\":", s.packets),
-        (b",\"bytes\":", s.bytes),
-        (b",\"tls_app_records\":", s.app_records),
-        (b",\"tls_app_bytes\":", s.app_bytes),
-        (b",\"retransmissions\":", s.retransmissions),
-        (b",\"missing_bytes\":", s.gap_bytes),
-    ];
-    for (key, v) in fields {
-        out.extend_from_slice(key);
-        int(out, v);
-    }
+    // Keys as literals, one call each: their lengths are known where they are copied.
+    out.extend_from_slice(b"{\"packets\":");
+    int(out, s.packets);
+    out.extend_from_slice(b",\"bytes\":");
+    int(out, s.bytes);
+    out.extend_from_slice(b",\"tls_app_records\":");
+    int(out, s.app_records);
+    out.extend_from_slice(b",\"tls_app_bytes\":");
+    int(out, s.app_bytes);
+    out.extend_from_slice(b",\"retransmissions\":");
+    int(out, s.retransmissions);
+    out.extend_from_slice(b",\"missing_bytes\":");
+    int(out, s.gap_bytes);
     out.push(b'}');
 }
 
 fn int(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    // Most counters here are small: one or two digits without the formatter.
+    match v {
+        0..=9 => out.push(b'0' + v as u8),
+        10..=99 => out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8]),
+        _ => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+    }
 }
 
 /// serde_json's `f64`: the shortest round-trip form, `null` when not finite.
@@ -194,7 +200,7 @@ fn addr(out: &mut Vec<u8>, a: &SocketAddr) {
                 if i > 0 {
                     out.push(b'.');
                 }
-                out.extend_from_slice(itoa::Buffer::new().format(o).as_bytes());
+                int(out, u64::from(o));
             }
             out.push(b':');
             out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
@@ -292,6 +298,15 @@ fn escaped(out: &mut Vec<u8>, mut bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_as_serde_json_writes_them() {
+        for v in (0..=1_000).chain([9_999, 65_535, u64::from(u32::MAX), u64::MAX]) {
+            let mut out = Vec::new();
+            int(&mut out, v);
+            assert_eq!(out, serde_json::to_vec(&v).unwrap_or_default(), "{v}");
+        }
+    }
 
     fn serde_line(c: &ConnReport, path: Option<&str>) -> Vec<u8> {
         serde_json::to_vec(&json::conn(c, path)).unwrap_or_default()
