@@ -150,20 +150,21 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
 
 /// One direction's counters, as [`json::Traffic`] serialises.
 fn traffic(out: &mut Vec<u8>, s: &DirStats) {
-    // Keys as literals, one call each: their lengths are known where they are copied.
-    out.extend_from_slice(b"{\"packets\":");
-    int(out, s.packets);
-    out.extend_from_slice(b",\"bytes\":");
-    int(out, s.bytes);
-    out.extend_from_slice(b",\"tls_app_records\":");
-    int(out, s.app_records);
-    out.extend_from_slice(b",\"tls_app_bytes\":");
-    int(out, s.app_bytes);
-    out.extend_from_slice(b",\"retransmissions\":");
-    int(out, s.retransmissions);
-    out.extend_from_slice(b",\"missing_bytes\":");
-    int(out, s.gap_bytes);
+    field(out, b"{\"packets\":", s.packets);
+    field(out, b",\"bytes\":", s.bytes);
+    field(out, b",\"tls_app_records\":", s.app_records);
+    field(out, b",\"tls_app_bytes\":", s.app_bytes);
+    field(out, b",\"retransmissions\":", s.retransmissions);
+    field(out, b",\"missing_bytes\":", s.gap_bytes);
     out.push(b'}');
+}
+
+/// A key (with its punctuation) and an integer value; the key's length is a constant where it
+/// is copied.
+#[inline(always)]
+fn field<const N: usize>(out: &mut Vec<u8>, key: &[u8; N], v: u64) {
+    out.extend_from_slice(key);
+    int(out, v);
 }
 
 fn int(out: &mut Vec<u8>, v: u64) {
