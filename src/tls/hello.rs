@@ -240,15 +240,11 @@ fn lossy(b: &[u8]) -> Arc<str> {
 
 /// An ALPN protocol name from the wire.
 fn alpn_name(b: &[u8]) -> AlpnName {
-    Cow::Borrowed(match b {
-        b"h2" => "h2",
-        b"http/1.1" => "http/1.1",
-        b"http/1.0" => "http/1.0",
-        b"h3" => "h3",
-        b"h2c" => "h2c",
-        b"acme-tls/1" => "acme-tls/1",
-        _ => return Cow::Owned(String::from_utf8_lossy(b).into_owned()),
-    })
+    const KNOWN: [&str; 6] = ["h2", "http/1.1", "http/1.0", "h3", "h2c", "acme-tls/1"];
+    match KNOWN.iter().find(|k| k.as_bytes() == b) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+    }
 }
 
 /// The first host_name of a server_name extension's data, as tls-parser reads it: the list
@@ -300,13 +296,9 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
     info.length = u32::try_from(body.len() + 4).unwrap_or(u32::MAX);
     // The last well-formed supported_groups and supported_versions win, as the last ALPN.
     let (mut groups, mut vers): (&[u8], &[u8]) = (&[], &[]);
-    // Suites, then extension types as they are walked (at most one per 4 bytes), then groups
-    // and versions (room for the usual few).
-    let n_suites = suites.len() / 2;
-    let mut lists = Vec::with_capacity(n_suites + ext.len() / 4 + 24);
-    lists.extend(u16s(suites));
+    let mut n_ext = 0;
     for (t, whole) in walk_extensions(ext) {
-        lists.push(t);
+        n_ext += 1;
         let data = whole.get(4..).unwrap_or_default();
         match t {
             0 => {
@@ -337,15 +329,14 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
             _ => {}
         }
     }
-    let n_ext = lists.len() - n_suites;
-    lists.extend(u16s(groups));
-    lists.extend(u16s(vers));
-    info.starts = [
-        n_suites,
-        n_suites + n_ext,
-        n_suites + n_ext + groups.len() / 2,
-    ];
-    info.lists = lists;
+    let n_suites = suites.len() / 2;
+    let (n_groups, n_vers) = (groups.len() / 2, vers.len() / 2);
+    info.lists = Vec::with_capacity(n_suites + n_ext + n_groups + n_vers);
+    info.lists.extend(u16s(suites));
+    info.lists.extend(walk_extensions(ext).map(|(t, _)| t));
+    info.lists.extend(u16s(groups));
+    info.lists.extend(u16s(vers));
+    info.starts = [n_suites, n_suites + n_ext, n_suites + n_ext + n_groups];
     Some(info)
 }
 
