@@ -306,6 +306,15 @@ struct Progress {
     upto: AtomicUsize,
 }
 
+impl Progress {
+    /// The worker has finished a batch the reader sent at offset `sent_at`: the offset first,
+    /// so that a reader that sees the new count also sees it (Release/Acquire).
+    fn finish(&self, sent_at: usize) {
+        self.upto.store(sent_at, Ordering::Release);
+        self.batches.fetch_add(1, Ordering::Release);
+    }
+}
+
 /// What the reader knows of a worker's packets: batches sent, and the file offset of the
 /// first packet gathered for the next batch (`usize::MAX`: none).
 #[derive(Debug)]
@@ -387,8 +396,7 @@ fn worker<'m, R>(
                 // made again there for every batch.
                 list.clear();
                 let _ = spare.send(list);
-                progress.upto.store(sent_at, Ordering::Release);
-                progress.batches.fetch_add(1, Ordering::Release);
+                progress.finish(sent_at);
                 continue;
             }
             ToWorker::Sweep(epoch, now) => FromWorker {
@@ -862,8 +870,7 @@ mod tests {
             panic!("no batch sent")
         };
         assert_eq!((list.len(), sent_at), (2, 2000));
-        progress.upto.store(sent_at, Ordering::Release);
-        progress.batches.fetch_add(1, Ordering::Release);
+        progress.finish(sent_at);
         assert_eq!(lowest(), 2500, "only the packet gathered since");
         d.send(0, 3000);
         assert_eq!(lowest(), 2000, "the second batch is in flight");

@@ -323,7 +323,7 @@ pub fn read_mapped<'m>(
 /// twice what a worker's full queue spans on ~500-byte packets. With 48 MiB, `--jobs 2`'s peak
 /// RSS on the 1 GiB benchmark ranged 46-66 MB when the machine was busy (a worker lagging holds
 /// pages); with 16 MiB 49-52 MB, no slower.
-pub(crate) const MAX_KEEP_BEHIND: usize = 16 << 20;
+const MAX_KEEP_BEHIND: usize = 16 << 20;
 
 /// How often (bytes read) the reader asks whether pages can be released, once enough can.
 const RELEASE_CHECK_EVERY: usize = 64 << 10;
@@ -376,8 +376,12 @@ impl PageRelease<'_, '_> {
 
     #[cold]
     fn release(&mut self, offset: usize) {
-        let wanted = (self.in_use)(offset).min(offset);
-        let plan = plan_release(self.released, self.refault_from, offset, wanted);
+        let plan = plan_release(
+            self.released,
+            self.refault_from,
+            offset,
+            (self.in_use)(offset),
+        );
         for (from, to) in plan.ranges.into_iter().flatten() {
             // SAFETY: the mapping is a read-only view of the file: dropped pages are simply
             // read again from the page cache if touched (a thread that still reads them, below
@@ -424,15 +428,18 @@ fn plan_release(
     if let Some(from) = refault_from
         && wanted.saturating_sub(from) >= MAP_RELEASE_EVERY
     {
-        plan.ranges[0] = Some((from, wanted.min(released)));
+        let to = wanted.min(released);
+        plan.ranges[0] = (from < to).then_some((from, to));
         plan.refault_from = (wanted < released).then_some(wanted);
-    }
-    if low > wanted {
-        plan.refault_from = Some(plan.refault_from.map_or(wanted, |f| f.min(wanted)));
     }
     if low.saturating_sub(released) >= MAP_RELEASE_EVERY {
         plan.ranges[1] = Some((released, low));
         plan.released = low;
+    }
+    // Only pages actually released (below `plan.released`) that a thread still needs are read
+    // back in: marking more would later ask for a range that was never released.
+    if wanted < plan.released {
+        plan.refault_from = Some(plan.refault_from.map_or(wanted, |f| f.min(wanted)));
     }
     plan
 }
@@ -862,6 +869,29 @@ mod tests {
             [Some((30 * M, 120 * M - k)), Some((120 * M - k, 121 * M))]
         );
         assert_eq!((r.released, r.refault_from), (121 * M, None));
+        // A worker past the cap before anything could be released: nothing of its range was
+        // released, so nothing is to be released again later, and ranges never run backwards.
+        let p = plan_release(0, None, 18 * M, M);
+        assert_eq!(
+            (p.ranges, p.released, p.refault_from),
+            ([None, None], 0, None)
+        );
+        let q = plan_release(p.released, p.refault_from, 30 * M, 6 * M);
+        assert_eq!(q.ranges, [None, Some((0, 30 * M - k))]);
+        assert_eq!((q.released, q.refault_from), (30 * M - k, Some(6 * M)));
+        // Whatever the history, a planned range is never reversed.
+        let mut state = (0, None);
+        for (offset, wanted) in [(18, 1), (30, 6), (31, 30), (60, 10), (61, 61), (90, 2)] {
+            let p = plan_release(state.0, state.1, offset * M, wanted * M);
+            for (from, to) in p.ranges.into_iter().flatten() {
+                assert!(
+                    from < to && to <= offset * M,
+                    "{from}..{to} at {offset} MiB"
+                );
+            }
+            assert!(p.refault_from.is_none_or(|f| f < p.released));
+            state = (p.released, p.refault_from);
+        }
     }
 
     #[test]
