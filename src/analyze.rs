@@ -157,7 +157,7 @@ enum Item<R> {
     /// travels with it.
     Done {
         stream: u64,
-        observation: Observation<'static>,
+        observation: Observation,
         notes: Vec<FailureNote>,
         out: R,
     },
@@ -184,7 +184,7 @@ fn precheck<R>(t: Timeline, empty: &Context, render: &Render<'_, R>) -> Item<R> 
     if empty.take_consulted() {
         return Item::Open(t);
     }
-    let observation = Observation::of(&t).into_owned();
+    let observation = Observation::of(&t);
     let notes = rules::failure_notes(&t, &findings);
     let stream = t.stream;
     let report = ConnReport::new(&t, findings);

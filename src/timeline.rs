@@ -411,7 +411,9 @@ const EVENT_LISTS_KEPT: usize = 1024;
 const EVENT_LIST_MAX_KEPT: usize = 4 * EVENT_LIST_CAPACITY;
 
 thread_local! {
-    static EVENT_LISTS: std::cell::RefCell<Vec<Vec<Event>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Lists given back on this thread; `None` until the thread takes one (a thread that only
+    /// drops timelines, such as `--jobs`' merging thread, keeps none).
+    static EVENT_LISTS: std::cell::RefCell<Option<Vec<Vec<Event>>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// An empty event list for a new connection: one a finished timeline gave back on this thread,
@@ -420,7 +422,7 @@ thread_local! {
 /// glibc runs before allocating a large one) per connection.
 pub fn event_list() -> Vec<Event> {
     EVENT_LISTS
-        .try_with(|l| l.borrow_mut().pop())
+        .try_with(|l| l.borrow_mut().get_or_insert_with(Vec::new).pop())
         .ok()
         .flatten()
         .unwrap_or_else(|| Vec::with_capacity(EVENT_LIST_CAPACITY))
@@ -437,6 +439,7 @@ impl Drop for Timeline {
         // On a thread that is exiting the list is simply freed.
         let _ = EVENT_LISTS.try_with(|l| {
             if let Ok(mut l) = l.try_borrow_mut()
+                && let Some(l) = l.as_mut()
                 && l.len() < EVENT_LISTS_KEPT
             {
                 l.push(events);
@@ -448,6 +451,11 @@ impl Drop for Timeline {
 impl Timeline {
     /// True when the timeline holds an event of any kind in `k`.
     pub fn has_any(&self, k: Kinds) -> bool {
+        debug_assert_eq!(
+            self.kinds,
+            Kinds::of_events(&self.events),
+            "kinds out of step"
+        );
         self.kinds.any(k)
     }
 
@@ -486,7 +494,12 @@ impl Timeline {
     }
 
     pub fn sni(&self) -> Option<&str> {
-        self.client_hello().and_then(|(_, ch)| ch.sni.as_deref())
+        self.sni_shared().map(|s| &**s)
+    }
+
+    /// [`Timeline::sni`] as the ClientHello holds it (to share without copying).
+    pub fn sni_shared(&self) -> Option<&std::sync::Arc<str>> {
+        self.client_hello().and_then(|(_, ch)| ch.sni.as_ref())
     }
 
     /// True when the TLS handshake completed: both sides' Finished seen, or application data
@@ -652,6 +665,93 @@ mod tests {
             u | *k
         });
         assert_eq!(union.0.count_ones() as usize, all.len());
+        // Each kind maps to its own bit (the HTTP and WebSocket ones are checked by the HTTP
+        // fixtures' findings, which their gates would lose).
+        use crate::tls::{ClientHelloInfo, RecordFormat, ServerHelloInfo};
+        let sh = ServerHelloInfo {
+            version: TlsVersion(0x0303),
+            legacy_version: TlsVersion(0x0303),
+            cipher: 0,
+            alpn: None,
+            hello_retry_request: false,
+            renegotiation_info: false,
+            resumed: false,
+        };
+        let v = TlsVersion(0x0303);
+        let mapped = [
+            (
+                EventKind::Syn {
+                    retransmission: false,
+                },
+                Kinds::SYN,
+            ),
+            (EventKind::SynAck, Kinds::SYN_ACK),
+            (EventKind::Fin, Kinds::FIN),
+            (EventKind::Rst, Kinds::RST),
+            (
+                EventKind::Retransmission { bytes: 1 },
+                Kinds::RETRANSMISSION,
+            ),
+            (EventKind::Gap { bytes: 1 }, Kinds::GAP),
+            (
+                EventKind::Idle {
+                    secs: 2.0,
+                    after_frame: 1,
+                },
+                Kinds::IDLE,
+            ),
+            (
+                EventKind::NotTls {
+                    preview: String::new(),
+                },
+                Kinds::NOT_TLS,
+            ),
+            (
+                EventKind::ClientHello(Box::new(ClientHelloInfo::new(RecordFormat::Tls, v, v))),
+                Kinds::CLIENT_HELLO,
+            ),
+            (EventKind::ServerHello(Box::new(sh)), Kinds::SERVER_HELLO),
+            (
+                EventKind::Certificate(Default::default()),
+                Kinds::CERTIFICATE,
+            ),
+            (EventKind::HelloRequest, Kinds::HELLO_REQUEST),
+            (EventKind::Handshake { msg_type: 4 }, Kinds::HANDSHAKE),
+            (EventKind::ChangeCipherSpec, Kinds::CHANGE_CIPHER_SPEC),
+            (
+                EventKind::Alert {
+                    level: AlertLevel::Fatal,
+                    description: 40,
+                },
+                Kinds::ALERT,
+            ),
+            (
+                EventKind::EncryptedAlert {
+                    len: 26,
+                    evidence: AlertEvidence::ContentType,
+                },
+                Kinds::ENCRYPTED_ALERT,
+            ),
+            (EventKind::Finished { len: 40 }, Kinds::FINISHED),
+            (
+                EventKind::EncryptedHandshake { len: 40 },
+                Kinds::ENCRYPTED_HANDSHAKE,
+            ),
+            (
+                EventKind::AppData {
+                    records: 1,
+                    bytes: 1,
+                    last_frame: 1,
+                },
+                Kinds::APP_DATA,
+            ),
+            (EventKind::Heartbeat { len: 3 }, Kinds::HEARTBEAT),
+            (EventKind::ZeroWindow, Kinds::ZERO_WINDOW),
+            (EventKind::WindowOpen, Kinds::WINDOW_OPEN),
+        ];
+        for (kind, bit) in &mapped {
+            assert_eq!(Kinds::of(kind), *bit, "{kind:?}");
+        }
         let ev = |kind| Event {
             frame: 1,
             time: Timestamp(0),
@@ -684,5 +784,13 @@ mod tests {
         drop(timeline(Vec::with_capacity(EVENT_LIST_MAX_KEPT + 1)));
         let fresh = event_list();
         assert_eq!(fresh.capacity(), EVENT_LIST_CAPACITY);
+        // A thread that never takes a list (the merging thread of --jobs) keeps none.
+        let kept = std::thread::spawn(|| {
+            drop(timeline(Vec::with_capacity(EVENT_LIST_CAPACITY)));
+            EVENT_LISTS.with(|l| l.borrow().is_some())
+        })
+        .join()
+        .unwrap_or(true);
+        assert!(!kept);
     }
 }

@@ -349,8 +349,8 @@ fn link_types_and_containers_give_the_same_connections() {
     }
 }
 
-/// `--jobs N` (a reader and N-1 workers owning flows; the reader takes new ones while every
-/// worker has a backlog) prints exactly what one thread prints.
+/// `--jobs N` (a reader and N-1 workers owning flows) prints exactly what one thread prints.
+/// Which thread owns which flows is varied by `analyze`'s `owners_do_not_change_the_output`.
 #[test]
 fn jobs_output_is_identical() {
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/seed.pcap");

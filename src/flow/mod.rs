@@ -436,12 +436,10 @@ impl Conn {
         } else {
             (self.b, self.a)
         };
-        let dir = |side: u8| {
-            if usize::from(side) == client_side {
-                Dir::ClientToServer
-            } else {
-                Dir::ServerToClient
-            }
+        // What side 0 sent was taken as the client's (see [`Events`]).
+        let dir = |side: usize| {
+            let d = provisional(side);
+            if client_side == 0 { d } else { d.reverse() }
         };
         let mut events = std::mem::take(&mut self.events.list);
         if client_side != 0 {
@@ -465,11 +463,7 @@ impl Conn {
             s2c: self.stats[1 - client_side],
             midstream: self.syn_side.is_none() && self.synack_side.is_none(),
             synack_mark: self.synack_mark,
-            rst_marks: self
-                .rst_marks
-                .iter()
-                .map(|(s, m)| (dir(u8::from(*s != 0)), *m))
-                .collect(),
+            rst_marks: self.rst_marks.iter().map(|(s, m)| (dir(*s), *m)).collect(),
         }
     }
 }

@@ -203,9 +203,54 @@ impl FileReport {
 pub fn utc(t: Timestamp) -> String {
     let secs = t.0.div_euclid(1_000_000_000);
     let micros = t.0.rem_euclid(1_000_000_000) / 1000;
-    let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
+    // A nanosecond clock spans 1677-2262: four-digit years.
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let mut out = String::with_capacity(26);
+    for (v, width, after) in [
+        (y, 4, Some('-')),
+        (m, 2, Some('-')),
+        (d, 2, Some(' ')),
+        (sod / 3600, 2, Some(':')),
+        ((sod % 3600) / 60, 2, Some(':')),
+        (sod % 60, 2, Some('.')),
+        (micros, 6, None),
+    ] {
+        padded(&mut out, v, width);
+        out.extend(after);
+    }
+    out
+}
+
+/// The UTC date `YYYY-MM-DD` of a time in seconds (certificate validity, which a nanosecond
+/// [`Timestamp`] cannot hold past 2262).
+pub fn utc_date(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}");
+    }
+    let mut out = String::with_capacity(10);
+    padded(&mut out, y, 4);
+    out.push('-');
+    padded(&mut out, m, 2);
+    out.push('-');
+    padded(&mut out, d, 2);
+    out
+}
+
+/// `v` (non-negative) with leading zeros to `width` digits. By hand: `format!` with widths
+/// costs ~3,000 instructions a call, and every certificate finding prints dates.
+fn padded(out: &mut String, v: i64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(v);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -215,35 +260,7 @@ pub fn utc(t: Timestamp) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    let (h, mi, s) = (sod / 3600, (sod % 3600) / 60, sod % 60);
-    if !(0..=9999).contains(&y) {
-        // Not on a nanosecond clock (1677-2262), but the digits below assume four.
-        return format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06}");
-    }
-    // By hand: `format!` with widths costs ~3,000 instructions a call, and every certificate
-    // finding prints dates.
-    let mut out = String::with_capacity(26);
-    // Every field is non-negative and fits its width here.
-    let mut put = |v: i64, width: usize, after: Option<char>| {
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(v);
-        for _ in digits.len()..width {
-            out.push('0');
-        }
-        out.push_str(digits);
-        if let Some(c) = after {
-            out.push(c);
-        }
-    };
-    put(y, 4, Some('-'));
-    put(m, 2, Some('-'));
-    put(d, 2, Some(' '));
-    put(h, 2, Some(':'));
-    put(mi, 2, Some(':'));
-    put(s, 2, Some('.'));
-    put(micros, 6, None);
-    out
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -261,9 +278,24 @@ mod tests {
             utc(Timestamp(951_782_400_000_000_000)),
             "2000-02-29 00:00:00.000000"
         );
-        // The ends of the nanosecond clock (certificate dates saturate to them).
+        // The ends of the nanosecond clock.
         assert_eq!(utc(Timestamp(i64::MAX)), "2262-04-11 23:47:16.854775");
         assert_eq!(utc(Timestamp(-1_000)), "1969-12-31 23:59:59.999999");
         assert_eq!(utc(Timestamp(i64::MIN)), "1677-09-21 00:12:43.145224");
+    }
+
+    /// Certificate dates come in seconds and go past the nanosecond clock (9999-12-31 is a
+    /// common notAfter); within it they are utc()'s first ten characters.
+    #[test]
+    fn utc_dates_from_seconds() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(253_402_300_799), "9999-12-31");
+        assert_eq!(utc_date(32_503_680_000), "3000-01-01");
+        assert_eq!(utc_date(-62_167_219_200), "0000-01-01");
+        assert_eq!(utc_date(-62_167_219_201), "-001-12-31");
+        for secs in (-9_000_000_000i64..9_000_000_000).step_by(86_399 * 97) {
+            let full = utc(Timestamp(secs * 1_000_000_000));
+            assert_eq!(utc_date(secs), full.get(..10).unwrap_or_default(), "{secs}");
+        }
     }
 }

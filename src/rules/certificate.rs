@@ -1,8 +1,7 @@
 //! Certificates (TLS ≤ 1.2, sent in clear) and the client's verdict on them.
 
 use super::{Context, Finding, RuleId, fmt_secs, has};
-use crate::capture::Timestamp;
-use crate::report::utc;
+use crate::report::utc_date;
 use crate::timeline::{AlertEvidence, Dir, Event, EventKind, Kinds, Timeline};
 use crate::tls::{CertInfo, CertSummary, alert_name};
 
@@ -40,13 +39,6 @@ impl std::fmt::Display for Which<'_> {
     }
 }
 
-/// The UTC date (YYYY-MM-DD) of a time in seconds.
-fn date(secs: i64) -> String {
-    let mut d = utc(Timestamp(secs.saturating_mul(1_000_000_000)));
-    d.truncate(10);
-    d
-}
-
 fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
     let now = ev.time.0.div_euclid(1_000_000_000);
     for (i, c) in info.chain.iter().enumerate() {
@@ -57,7 +49,7 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
                 format!(
                     "the {} expired on {} ({} day(s) before the capture; Certificate frame {})",
                     Which(i, c),
-                    date(c.not_after),
+                    utc_date(c.not_after),
                     days,
                     ev.frame
                 ),
@@ -70,7 +62,7 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
                 format!(
                     "the {} is valid only from {} ({} after the capture time; Certificate frame {})",
                     Which(i, c),
-                    date(c.not_before),
+                    utc_date(c.not_before),
                     fmt_secs((c.not_before - now) as f64),
                     ev.frame
                 ),

@@ -320,14 +320,13 @@ fn websocket(t: &Timeline, out: &mut Vec<Finding>) {
 
 fn host_sni(t: &Timeline, out: &mut Vec<Finding>) {
     let Some(sni) = t.sni() else { return };
-    // Normalised at the first request only: most connections show none (encrypted).
-    let mut sni_l: Option<String> = None;
+    let sni_l = host_only(sni);
     for e in &t.events {
         if let EventKind::HttpRequest(r) = &e.kind
             && let Some(host) = r.host.as_deref()
         {
             let h = host_only(host);
-            if !h.is_empty() && h != *sni_l.get_or_insert_with(|| host_only(sni)) {
+            if !h.is_empty() && h != sni_l {
                 let ch = t.client_hello().map(|(ev, _)| ev);
                 let mut ev: Vec<&Event> = ch.into_iter().collect();
                 ev.push(e);

@@ -149,18 +149,18 @@ pub struct Context {
 /// What [`Context::observe`] takes from a finished connection (small, so that a worker can
 /// hand it over instead of the timeline).
 #[derive(Clone, Debug)]
-pub struct Observation<'t> {
+pub struct Observation {
     stream: u64,
     server: SocketAddr,
     /// The handshake completed: (version, cipher) when a ServerHello was seen, and whether the
     /// ClientHello fit in one TCP segment.
     complete: Option<(Option<(crate::tls::TlsVersion, u16)>, bool)>,
-    /// The SNI of a completed handshake (borrowed from the timeline until it travels).
-    sni_ok: Option<std::borrow::Cow<'t, str>>,
+    /// The SNI of a completed handshake (shared with its ClientHello).
+    sni_ok: Option<std::sync::Arc<str>>,
 }
 
-impl<'t> Observation<'t> {
-    pub fn of(t: &'t Timeline) -> Observation<'t> {
+impl Observation {
+    pub fn of(t: &Timeline) -> Observation {
         let complete = t.handshake_complete().then(|| {
             (
                 t.server_hello().map(|(_, sh)| (sh.version, sh.cipher)),
@@ -170,18 +170,8 @@ impl<'t> Observation<'t> {
         Observation {
             stream: t.stream,
             server: t.server,
-            sni_ok: complete.and(t.sni()).map(std::borrow::Cow::Borrowed),
+            sni_ok: complete.and(t.sni_shared()).cloned(),
             complete,
-        }
-    }
-
-    /// The same, owning its SNI (to hand to another thread).
-    pub fn into_owned(self) -> Observation<'static> {
-        Observation {
-            stream: self.stream,
-            server: self.server,
-            complete: self.complete,
-            sni_ok: self.sni_ok.map(|s| std::borrow::Cow::Owned(s.into_owned())),
         }
     }
 }
@@ -193,7 +183,7 @@ impl Context {
     }
 
     /// [`Context::observe`] from an [`Observation`].
-    pub fn observe_note(&mut self, o: &Observation<'_>) {
+    pub fn observe_note(&mut self, o: &Observation) {
         if let Some((hello, small)) = o.complete {
             let s = self.servers.entry(o.server).or_default();
             s.ok += 1;
@@ -283,15 +273,20 @@ fn failure_notes_of<'a>(
     t: &'a Timeline,
     findings: &'a [Finding],
 ) -> impl Iterator<Item = FailureNote> + 'a {
-    let sni = t.client_hello().and_then(|(_, ch)| ch.sni.as_ref());
-    let sni = move || {
-        sni.map(|s| {
-            if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                std::sync::Arc::from(s.to_ascii_lowercase())
-            } else {
-                std::sync::Arc::clone(s)
-            }
+    // Lower case once per connection (the ClientHello's own when it already is), on the first
+    // note only: most connections have none.
+    let mut sni: Option<Option<std::sync::Arc<str>>> = None;
+    let mut sni = move || {
+        sni.get_or_insert_with(|| {
+            t.sni_shared().map(|s| {
+                if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                    std::sync::Arc::from(s.to_ascii_lowercase())
+                } else {
+                    std::sync::Arc::clone(s)
+                }
+            })
         })
+        .clone()
     };
     findings
         .iter()

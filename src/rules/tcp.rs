@@ -11,13 +11,6 @@ pub const SILENT_DROP_MIN_IDLE_SECS: f64 = 235.0;
 /// A zero window shorter than this is flow control, not a stall.
 pub const ZERO_WINDOW_MIN_SECS: f64 = 1.0;
 
-fn other(d: Dir) -> Dir {
-    match d {
-        Dir::ClientToServer => Dir::ServerToClient,
-        Dir::ServerToClient => Dir::ClientToServer,
-    }
-}
-
 fn is_data(e: &Event) -> bool {
     matches!(e.kind, EventKind::AppData { .. })
 }
@@ -29,12 +22,9 @@ pub fn check_connect(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
     let Some(first) = t.events.iter().find(is_syn) else {
         return;
     };
-    if t.events.iter().any(|e| matches!(e.kind, EventKind::SynAck)) || t.c2s.bytes + t.s2c.bytes > 0
-    {
+    if t.has_any(Kinds::SYN_ACK) || t.c2s.bytes + t.s2c.bytes > 0 {
         return;
     }
-    // Only now (rarely) the list: every connection that was answered returned above.
-    let syns: Vec<&Event> = t.events.iter().filter(is_syn).collect();
     if let Some(rst) = t.find(|e| e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Rst))
     {
         out.push(Finding::new(
@@ -50,6 +40,8 @@ pub fn check_connect(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
         ));
         return;
     }
+    // Only now (rarely) the list: every connection that was answered or refused returned above.
+    let syns: Vec<&Event> = t.events.iter().filter(is_syn).collect();
     let last = syns.last().copied().unwrap_or(first);
     let waited = t.last_time.secs_since(first.time);
     if syns.len() < 2 && waited < 1.0 {
@@ -240,7 +232,7 @@ fn stale_reuse(t: &Timeline, out: &mut Vec<Finding>) {
     let Some((j, data)) = rest
         .iter()
         .enumerate()
-        .find(|(_, e)| e.dir == other(closer) && is_data(e))
+        .find(|(_, e)| e.dir == closer.reverse() && is_data(e))
     else {
         return;
     };
