@@ -131,7 +131,7 @@ pub fn analyze_rendered<R: Send>(
             path,
             &map,
             jobs,
-            Owning::Backlog(BUSY),
+            &mut |in_flight| choose_owner(in_flight, BUSY),
             keylog,
             render,
             &mut emit,
@@ -428,16 +428,10 @@ const READER: u32 = u32::MAX - 1;
 /// milliseconds of its work, more than a sweep takes the reader.
 const BUSY: usize = 8;
 
-/// How `parallel` picks the owner of a new 4-tuple.
-#[derive(Clone, Copy, Debug)]
-enum Owning {
-    /// [`choose_owner`] with this busy threshold (the real policy).
-    Backlog(usize),
-    /// In turn: worker 0, 1, ..., then the reader (for tests: every thread gets connections,
-    /// whatever the timing).
-    #[cfg_attr(not(test), allow(dead_code))]
-    InTurn,
-}
+/// How `parallel` picks the owner of a new 4-tuple, given the batches each worker has in
+/// flight: a worker's index, or [`READER`] (any other value also means the reader). The real
+/// policy is [`choose_owner`]; tests use others to force every split.
+type OwnerPolicy<'p> = dyn FnMut(&mut dyn Iterator<Item = usize>) -> u32 + Send + 'p;
 
 /// Who owns a new 4-tuple with `--jobs N` (N threads: a reader and N - 1 workers), given the
 /// batches each worker has in flight: the least busy worker, or the reader itself when every
@@ -531,7 +525,7 @@ fn parallel<R: Send>(
     path: &Path,
     map: &memmap2::Mmap,
     jobs: usize,
-    owning: Owning,
+    choose: &mut OwnerPolicy<'_>,
     keylog: Option<Arc<KeyLog>>,
     render: &Render<'_, R>,
     emit: &mut dyn FnMut(Vec<Item<R>>),
@@ -575,7 +569,6 @@ fn parallel<R: Send>(
             let base = map.as_ptr() as usize;
             let mut epoch = 0u64;
             let mut at = 0usize;
-            let mut turn = 0usize;
             let summary = capture::read_mapped(path, map, &in_use, |frame| {
                 at = (frame.data.as_ptr() as usize).wrapping_sub(base);
                 let seg = match decode_frame(frame, &mut stats) {
@@ -583,23 +576,14 @@ fn parallel<R: Send>(
                     Decoded::IcmpQuotedTcp { src, dst } => return numbering.quoted(src, dst),
                     _ => return,
                 };
-                let id = numbering.assign_owned(&seg, || match owning {
-                    Owning::Backlog(busy) => {
-                        choose_owner(sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)), busy)
-                    }
-                    Owning::InTurn => {
-                        turn = (turn + 1) % (workers + 1);
-                        u32::try_from(turn)
-                            .ok()
-                            .filter(|&w| w < workers as u32)
-                            .unwrap_or(READER)
-                    }
+                let id = numbering.assign_owned(&seg, || {
+                    choose(&mut sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)))
                 });
-                debug_assert!(id.owner == READER || (id.owner as usize) < workers);
-                match id.owner {
-                    READER => own.packet(&seg, At::from(frame), id),
-                    w => dispatch.push(
-                        w as usize,
+                // An owner that is no worker's index is the reader: a 4-tuple keeps its owner,
+                // so all its packets come here, and none is ever dropped.
+                match usize::try_from(id.owner) {
+                    Ok(w) if w < workers => dispatch.push(
+                        w,
                         Numbered {
                             seg,
                             at: At::from(frame),
@@ -607,6 +591,7 @@ fn parallel<R: Send>(
                         },
                         at,
                     ),
+                    _ => own.packet(&seg, At::from(frame), id),
                 }
                 if clock.due(frame.time) {
                     let now = frame.time;
@@ -787,28 +772,66 @@ mod tests {
             let Some(map) = capture::map_capture(f) else {
                 continue;
             };
-            let cases = [
-                (2, Owning::Backlog(usize::MAX)),
-                (2, Owning::Backlog(0)),
-                (2, Owning::InTurn),
-                (3, Owning::InTurn),
-                (4, Owning::Backlog(BUSY)),
+            let cases: [(usize, &str, Box<OwnerPolicy<'_>>); 6] = [
+                (2, "workers only", Box::new(|i| choose_owner(i, usize::MAX))),
+                (2, "reader only", Box::new(|i| choose_owner(i, 0))),
+                (2, "in turn", in_turn(1)),
+                (3, "in turn", in_turn(2)),
+                (3, "out-of-range owners", out_of_range(2)),
+                (4, "backlog", Box::new(|i| choose_owner(i, BUSY))),
             ];
-            for (jobs, owning) in cases {
+            for (jobs, policy, mut choose) in cases {
                 let mut many = Vec::new();
                 let mut ctx = Context::default();
                 let mut emit = |batch: Vec<Item<String>>| {
                     settle(batch, &mut ctx, &line, &mut |l| many.push(l))
                 };
-                parallel(f, &map, jobs, owning, keylog.clone(), &line, &mut emit)
-                    .map_err(|e| e.to_string())
-                    .unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(many, one, "{} with {jobs} jobs, {owning:?}", f.display());
+                parallel(
+                    f,
+                    &map,
+                    jobs,
+                    &mut *choose,
+                    keylog.clone(),
+                    &line,
+                    &mut emit,
+                )
+                .map_err(|e| e.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(many, one, "{} with {jobs} jobs, {policy}", f.display());
             }
             mixed += usize::from(one.len() >= 3);
         }
         // Enough captures with several connections for "in turn" to give every thread some.
         assert!(mixed >= 10, "{mixed} captures with 3+ connections");
+    }
+
+    /// Worker 0, 1, ..., then the reader, in turn: every thread gets connections, whatever the
+    /// timing.
+    fn in_turn(workers: usize) -> Box<OwnerPolicy<'static>> {
+        let mut turn = 0usize;
+        Box::new(move |_| {
+            turn = (turn + 1) % (workers + 1);
+            u32::try_from(turn)
+                .ok()
+                .filter(|&w| (w as usize) < workers)
+                .unwrap_or(READER)
+        })
+    }
+
+    /// Worker 0, then owners that are no thread's (the worker count, u32::MAX - 2, u32::MAX):
+    /// the reader must track those 4-tuples, not drop their packets.
+    fn out_of_range(workers: usize) -> Box<OwnerPolicy<'static>> {
+        let odd = [
+            0,
+            u32::try_from(workers).unwrap_or(0),
+            u32::MAX - 2,
+            u32::MAX,
+        ];
+        let mut turn = 0usize;
+        Box::new(move |_| {
+            turn = turn.wrapping_add(1);
+            odd.get(turn % odd.len()).copied().unwrap_or(READER)
+        })
     }
 
     fn numbered(n: u64) -> Numbered<'static> {

@@ -530,14 +530,19 @@ struct KeyState {
     a_is_lower: bool,
     /// Wireshark's base_seq per side: the first sequence number seen.
     base_seq: [Option<u32>; 2],
-    /// Seen only quoted in an ICMP error so far.
-    reserved: bool,
-    /// Who owns the 4-tuple ([`UNOWNED`] until its first TCP segment).
+    /// Who owns the 4-tuple; [`UNOWNED`] while it has been seen only quoted in an ICMP error
+    /// (its stream index is reserved; its first TCP segment starts the connection).
     owner: u32,
 }
 
 /// The owner of a 4-tuple seen only quoted in an ICMP error.
 const UNOWNED: u32 = u32::MAX;
+
+impl KeyState {
+    fn reserved(&self) -> bool {
+        self.owner == UNOWNED
+    }
+}
 
 /// Wireshark's `tcp.stream` numbering, kept apart from connection state so that one reader can
 /// number every packet in file order while the connections are spread over threads (workers,
@@ -562,7 +567,8 @@ impl Numbering {
     }
 
     /// [`Numbering::assign`], and the owner of the 4-tuple: `owner()` when its first segment
-    /// comes (`owner` must not return `u32::MAX`). A 4-tuple keeps its owner for good, port
+    /// comes (`u32::MAX`, which marks a reserved index, is taken as `u32::MAX - 1`). A
+    /// 4-tuple keeps its owner for good, port
     /// reuse included, so that one thread sees every packet of it: a new connection on a
     /// 4-tuple replaces the old one in its owner's table, as with one thread.
     pub fn assign_owned(&mut self, seg: &TcpSegment<'_>, owner: impl FnOnce() -> u32) -> Assigned {
@@ -571,9 +577,9 @@ impl Numbering {
             stream,
             a_is_lower: lower,
             base_seq: [Some(seg.seq), None],
-            reserved: false,
             owner,
         };
+        let owner = move || owner().min(UNOWNED - 1);
         let (stream, new, owner) = match self.keys.get_mut(&h) {
             None => {
                 let stream = self.next;
@@ -582,7 +588,7 @@ impl Numbering {
                 self.keys.insert(h, fresh(stream, owner));
                 (stream, true, owner)
             }
-            Some(st) if st.reserved => {
+            Some(st) if st.reserved() => {
                 *st = fresh(st.stream, owner());
                 (st.stream, true, st.owner)
             }
@@ -618,7 +624,6 @@ impl Numbering {
                     stream: self.next,
                     a_is_lower: true,
                     base_seq: [None; 2],
-                    reserved: true,
                     owner: UNOWNED,
                 },
             );
@@ -946,6 +951,13 @@ mod tests {
         let e = assign(&mut n, &seg(other, S, 2, ACK, b"y"));
         assert_eq!((e.stream, e.new, e.owner), (2, false, 9));
         assert_eq!(asked, 2);
+        // An owner of u32::MAX (the reserved mark) is taken as u32::MAX - 1: the 4-tuple's
+        // next segment continues its connection instead of starting one again.
+        let third = "10.0.0.4:40002";
+        let f = n.assign_owned(&seg(third, S, 1, SYN, b""), || u32::MAX);
+        assert_eq!((f.stream, f.new, f.owner), (3, true, u32::MAX - 1));
+        let g = n.assign_owned(&seg(S, third, 5, SYNACK, b""), || 0);
+        assert_eq!((g.stream, g.new, g.owner), (3, false, u32::MAX - 1));
         // One thread: everything is owner 0.
         assert_eq!(
             Numbering::default().assign(&seg(C, S, 1, SYN, b"")).owner,
