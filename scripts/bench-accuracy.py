@@ -113,8 +113,10 @@ def expectation(m):
             allowed[ARTIFACT] = "TLS 1.2 attempts show the certificate"
     elif e.get("close") == "client RST":
         outcome = "reset"
-        note = ("the client resets after the server's flight: reset_after_clienthello (a RST from "
-                "the server's side) must not fire; no rule covers a client abort")
+        required["client_aborted_handshake"] = "error"
+        note = ("the client resets after the server's flight, without an alert: "
+                "client_aborted_handshake; reset_after_clienthello (a RST from the server's "
+                "side) must not fire")
     elif e.get("close") == "server":
         required["idle_timeout_close"] = "info"
         if e.get("handshake") == "incomplete":

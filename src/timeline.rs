@@ -510,10 +510,11 @@ impl Timeline {
                 .iter()
                 .any(|e| e.dir == d && matches!(e.kind, EventKind::Finished { .. }))
         };
-        (self.has_any(Kinds::FINISHED) && fin(Dir::ClientToServer) && fin(Dir::ServerToClient))
-            || (self.server_hello().is_some()
-                && self.c2s.app_records > 0
-                && self.s2c.app_records > 0)
+        // The counters first: they settle most connections without a walk of the events.
+        (self.c2s.app_records > 0 && self.s2c.app_records > 0 && self.server_hello().is_some())
+            || (self.has_any(Kinds::FINISHED)
+                && fin(Dir::ClientToServer)
+                && fin(Dir::ServerToClient))
     }
 
     /// Events after index `i`.

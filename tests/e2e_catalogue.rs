@@ -64,6 +64,12 @@ rule_test!(
         "inferred"
     )]
 );
+// TLS 1.3: the client resets 0.2 s after the server's encrypted flight, no alert, no Finished
+rule_test!(
+    client_aborts_handshake_tls13,
+    "fixtures/catalogue/client-aborts-handshake-tls13.pcap",
+    [(0, "client_aborted_handshake", "error", [6, 10], "inferred")]
+);
 // TLS 1.2 client: unknown_ca
 rule_test!(
     client_rejects_cert_tls12,

@@ -566,6 +566,142 @@ fn reset_finding(t: &Timeline, ch_ev: &Event, rst: &Event, out: &mut Vec<Finding
     );
 }
 
+/// The client closed (FIN or RST) after the server's whole handshake flight, without an alert,
+/// without finishing the handshake and without sending anything else first, the server having
+/// neither closed nor complained. Runs after the certificate and TCP checks: a close that
+/// `client_rejected_certificate` (the certificate was visible) or a stall (the server still
+/// retransmitting its flight) explains is theirs.
+pub fn check_client_abort(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
+    if !t.has_any(Kinds::FIN | Kinds::RST) {
+        return;
+    }
+    if t.handshake_complete() {
+        return;
+    }
+    let Some((sh_ev, sh)) = t.server_hello() else {
+        return;
+    };
+    // The client's first close: one before the server's flight was complete was no answer to
+    // it (a client that abandons its connection right after the ClientHello, whose kernel
+    // then resets what the server still sends).
+    let Some(close) = t.find(|e| {
+        e.dir == Dir::ClientToServer && matches!(e.kind, EventKind::Fin | EventKind::Rst)
+    }) else {
+        return;
+    };
+    // The end of the server's flight: its Finished (TLS 1.3, or an abbreviated TLS 1.2
+    // handshake) or ServerHelloDone.
+    let Some(flight_end) = t.find(|e| {
+        e.dir == Dir::ServerToClient
+            && e.frame >= sh_ev.frame
+            && e.frame <= close.frame
+            && match e.kind {
+                EventKind::Finished { .. } => true,
+                EventKind::Handshake { msg_type: 14 } => !sh.version.is_tls13(),
+                _ => false,
+            }
+    }) else {
+        return;
+    };
+    // Anything either side did between the flight and the close tells another story: the
+    // client went on (its handshake messages, a heartbeat, data) or said why (an alert); the
+    // server complained or closed, or was still retransmitting (the client may not have had
+    // the flight).
+    let other = t.events.iter().any(|e| {
+        e.frame >= flight_end.frame
+            && e.frame <= close.frame
+            && !std::ptr::eq(e, close)
+            && match e.dir {
+                Dir::ClientToServer => !matches!(
+                    e.kind,
+                    EventKind::Idle { .. } | EventKind::ZeroWindow | EventKind::WindowOpen
+                ),
+                Dir::ServerToClient => matches!(
+                    e.kind,
+                    EventKind::Alert { .. }
+                        | EventKind::EncryptedAlert { .. }
+                        | EventKind::Fin
+                        | EventKind::Rst
+                        | EventKind::Retransmission { .. }
+                ),
+            }
+    });
+    if other
+        || out.iter().any(|f| {
+            f.frames.contains(&close.frame)
+                || matches!(
+                    f.rule,
+                    RuleId::ClientRejectedCertificate
+                        | RuleId::HandshakeStallRetransmits
+                        | RuleId::ZeroWindowStall
+                )
+        })
+    {
+        return;
+    }
+    // The flight's last record: TLS 1.3 servers often send more encrypted records right after
+    // their Finished, counted as application data (frames `frame..=last_frame`).
+    let (last, last_frame) = t
+        .events
+        .iter()
+        .rev()
+        .filter(|e| {
+            e.frame >= flight_end.frame && e.frame < close.frame && e.dir == Dir::ServerToClient
+        })
+        .find_map(|e| match e.kind {
+            EventKind::AppData { last_frame, .. } => Some((e, last_frame.min(close.frame))),
+            EventKind::Finished { .. } | EventKind::Handshake { .. } => Some((e, e.frame)),
+            _ => None,
+        })
+        .unwrap_or((flight_end, flight_end.frame));
+    let waited = close.time.secs_since(last.time);
+    let flight = if sh_ev.frame == last_frame {
+        format!("frame {}", sh_ev.frame)
+    } else {
+        format!("frames {}-{}", sh_ev.frame, last_frame)
+    };
+    let mut summary = format!(
+        "the client {} the connection ({}, frame {}) {} after the server's handshake flight ({flight}), without an alert and without finishing the {} handshake",
+        if matches!(close.kind, EventKind::Rst) {
+            "reset"
+        } else {
+            "closed"
+        },
+        if matches!(close.kind, EventKind::Rst) {
+            "RST"
+        } else {
+            "FIN"
+        },
+        close.frame,
+        fmt_secs(waited),
+        sh.version
+    );
+    if sh.version.is_tls13() {
+        summary.push_str(
+            "; the server's certificate is encrypted in TLS 1.3, so which one the client refused (if it did) is not visible",
+        );
+    }
+    if waited < 1.0 {
+        summary.push_str(
+            "; it decided at once: most likely it rejected the server's certificate without saying so, or the application cancelled",
+        );
+    } else if let Some(k) = nearest(waited) {
+        summary.push_str(&format!("; the wait matches {}", k.what));
+    } else {
+        summary.push_str("; it waited first: a client-side handshake timeout?");
+    }
+    let mut ev = vec![sh_ev];
+    if !std::ptr::eq(last, sh_ev) {
+        ev.push(last);
+    }
+    ev.push(close);
+    out.push(
+        Finding::new(RuleId::ClientAbortedHandshake, summary, &ev)
+            .explains(vec![close.frame])
+            .inferred(true),
+    );
+}
+
 /// TLS 1.3, request sent, server resets or closes without answering.
 fn tls13_client_auth(t: &Timeline, out: &mut Vec<Finding>) {
     let Some((_, sh)) = t.server_hello() else {

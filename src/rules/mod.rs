@@ -326,6 +326,8 @@ static CHECKS: &[(&str, Check)] = &[
     ("renegotiation", renegotiation::check),
     ("http", http::check),
     ("tcp", tcp::check_established),
+    // After the certificate and stall checks, which explain some client closes better.
+    ("handshake", handshake::check_client_abort),
     ("idle", idle::check),
     ("posture", posture::check),
     ("alerts", alerts::check),
@@ -661,6 +663,143 @@ mod scenario_tests {
         assert!(hs[0].summary.contains(
             "Host www.example.test:443 but the TLS SNI of this connection is api.example.test"
         ));
+    }
+
+    fn test_server_hello(version: u16) -> EventKind {
+        use crate::tls::{ServerHelloInfo, TlsVersion};
+        EventKind::ServerHello(Box::new(ServerHelloInfo {
+            version: TlsVersion(version),
+            legacy_version: TlsVersion(0x0303),
+            cipher: 0x1302,
+            alpn: None,
+            hello_retry_request: false,
+            renegotiation_info: true,
+            resumed: false,
+        }))
+    }
+
+    /// A TLS 1.2 handshake up to the server's ServerHelloDone (frame 6), then `tail`.
+    fn tls12_flight_then(tail: Vec<Event>) -> Timeline {
+        let mut events = vec![
+            ev(
+                4,
+                0.01,
+                C2S,
+                EventKind::ClientHello(Box::new(test_client_hello(Some("a.test")))),
+            ),
+            ev(6, 0.02, S2C, test_server_hello(0x0303)),
+            ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 12 }),
+            ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 14 }),
+        ];
+        events.extend(tail);
+        timeline(events)
+    }
+
+    fn aborted(t: &Timeline) -> Vec<Finding> {
+        run(t, &Context::default())
+            .into_iter()
+            .filter(|f| f.rule == RuleId::ClientAbortedHandshake)
+            .collect()
+    }
+
+    /// TLS 1.2 without a visible Certificate (PSK-like flight): the client's FIN right after
+    /// the ServerHelloDone; after 30 s, the summary says it waited.
+    #[test]
+    fn client_abort_after_the_flight() {
+        let f = aborted(&tls12_flight_then(vec![ev(8, 0.05, C2S, EventKind::Fin)]));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].frames, vec![6, 8]);
+        assert_eq!(f[0].severity, Severity::Error);
+        assert!(
+            f[0].summary.starts_with(
+                "the client closed the connection (FIN, frame 8) 0.03 s after the server's handshake flight (frame 6)"
+            ),
+            "{}",
+            f[0].summary
+        );
+        assert!(
+            f[0].summary.contains("it decided at once"),
+            "{}",
+            f[0].summary
+        );
+        let late = aborted(&tls12_flight_then(vec![ev(9, 30.02, C2S, EventKind::Rst)]));
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert!(
+            late[0].summary.contains("RST, frame 9) 30.0 s after")
+                && late[0].summary.contains("it waited first"),
+            "{}",
+            late[0].summary
+        );
+    }
+
+    /// Closes that tell another story stay silent: the client closed before the flight was in
+    /// (an abandoned connection), went on first (a heartbeat), said why (an alert), or the
+    /// server complained or closed first, or the flight was never complete.
+    #[test]
+    fn client_abort_only_as_the_answer_to_the_flight() {
+        use crate::timeline::AlertLevel;
+        let cases: Vec<(&str, Timeline)> = vec![
+            (
+                "FIN before the ServerHello",
+                timeline(vec![
+                    ev(
+                        4,
+                        0.01,
+                        C2S,
+                        EventKind::ClientHello(Box::new(test_client_hello(None))),
+                    ),
+                    ev(5, 0.01, C2S, EventKind::Fin),
+                    ev(6, 0.02, S2C, test_server_hello(0x0303)),
+                    ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 14 }),
+                    ev(7, 0.03, C2S, EventKind::Rst),
+                ]),
+            ),
+            (
+                "heartbeat first",
+                tls12_flight_then(vec![
+                    ev(7, 0.03, C2S, EventKind::Heartbeat { len: 3 }),
+                    ev(8, 5.0, C2S, EventKind::Fin),
+                ]),
+            ),
+            (
+                "client alert",
+                tls12_flight_then(vec![
+                    ev(
+                        7,
+                        0.03,
+                        C2S,
+                        EventKind::Alert {
+                            level: AlertLevel::Fatal,
+                            description: 80,
+                        },
+                    ),
+                    ev(8, 0.03, C2S, EventKind::Fin),
+                ]),
+            ),
+            (
+                "server FIN first",
+                tls12_flight_then(vec![
+                    ev(7, 0.03, S2C, EventKind::Fin),
+                    ev(8, 0.04, C2S, EventKind::Fin),
+                ]),
+            ),
+            (
+                "flight never complete",
+                timeline(vec![
+                    ev(
+                        4,
+                        0.01,
+                        C2S,
+                        EventKind::ClientHello(Box::new(test_client_hello(None))),
+                    ),
+                    ev(6, 0.02, S2C, test_server_hello(0x0303)),
+                    ev(8, 0.2, C2S, EventKind::Fin),
+                ]),
+            ),
+        ];
+        for (what, t) in cases {
+            assert!(aborted(&t).is_empty(), "{what}: {:?}", aborted(&t));
+        }
     }
 
     fn test_client_hello(sni: Option<&str>) -> crate::tls::ClientHelloInfo {
