@@ -68,7 +68,13 @@ rule_test!(
 rule_test!(
     client_aborts_handshake_tls13,
     "fixtures/catalogue/client-aborts-handshake-tls13.pcap",
-    [(0, "client_aborted_handshake", "error", [6, 10], "inferred")]
+    [(
+        0,
+        "client_aborted_handshake",
+        "error",
+        [6, 7, 10],
+        "inferred"
+    )]
 );
 // TLS 1.2 client: unknown_ca
 rule_test!(

@@ -566,66 +566,93 @@ fn reset_finding(t: &Timeline, ch_ev: &Event, rst: &Event, out: &mut Vec<Finding
     );
 }
 
+/// The most encrypted records a TLS 1.3 server's flight has after its first one
+/// (EncryptedExtensions): CertificateRequest, Certificate, CertificateVerify and Finished. More
+/// means the server went on (tickets, a response) and so had the client's Finished, which the
+/// capture lost.
+const TLS13_FLIGHT_MAX_RECORDS: u32 = 4;
+
 /// The client closed (FIN or RST) after the server's whole handshake flight, without an alert,
 /// without finishing the handshake and without sending anything else first, the server having
 /// neither closed nor complained. Runs after the certificate and TCP checks: a close that
 /// `client_rejected_certificate` (the certificate was visible) or a stall (the server still
 /// retransmitting its flight) explains is theirs.
 pub fn check_client_abort(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) {
-    if !t.has_any(Kinds::FIN | Kinds::RST) {
+    if !t.has_any(Kinds::FIN | Kinds::RST) || t.handshake_complete() {
         return;
     }
-    if t.handshake_complete() {
-        return;
-    }
-    let Some((sh_ev, sh)) = t.server_hello() else {
+    let (Some((sh_ev, sh)), Some(_)) = (t.server_hello(), t.client_hello()) else {
         return;
     };
+    let tls13 = sh.version.is_tls13();
+    // Roles as TLS sees them; and in TLS <= 1.2 a visible Certificate makes any close after it
+    // client_rejected_certificate's.
+    if sh_ev.dir != Dir::ServerToClient
+        || (!tls13
+            && t.events.iter().any(|e| {
+                e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Certificate(_))
+            }))
+    {
+        return;
+    }
     // The client's first close: one before the server's flight was complete was no answer to
     // it (a client that abandons its connection right after the ClientHello, whose kernel
-    // then resets what the server still sends).
-    let Some(close) = t.find(|e| {
+    // then resets what the server still sends). Positions in the event list, not frames: a
+    // segment carries several events.
+    let Some((ci, close)) = t.position(|e| {
         e.dir == Dir::ClientToServer && matches!(e.kind, EventKind::Fin | EventKind::Rst)
     }) else {
         return;
     };
-    // The end of the server's flight: its Finished (TLS 1.3, or an abbreviated TLS 1.2
-    // handshake) or ServerHelloDone.
-    let Some(flight_end) = t.find(|e| {
+    let Some(si) = t.events.iter().position(|e| std::ptr::eq(e, sh_ev)) else {
+        return;
+    };
+    let between = |from: usize| t.events.iter().enumerate().take(ci).skip(from);
+    // The end of the server's flight: its Finished (TLS 1.3: its first encrypted record, or an
+    // abbreviated TLS 1.2 handshake) or ServerHelloDone.
+    let Some((fi, flight_end)) = between(si + 1).find(|(_, e)| {
         e.dir == Dir::ServerToClient
-            && e.frame >= sh_ev.frame
-            && e.frame <= close.frame
             && match e.kind {
                 EventKind::Finished { .. } => true,
-                EventKind::Handshake { msg_type: 14 } => !sh.version.is_tls13(),
+                EventKind::Handshake { msg_type: 14 } => !tls13,
                 _ => false,
             }
     }) else {
         return;
     };
-    // Anything either side did between the flight and the close tells another story: the
-    // client went on (its handshake messages, a heartbeat, data) or said why (an alert); the
-    // server complained or closed, or was still retransmitting (the client may not have had
-    // the flight).
-    let other = t.events.iter().any(|e| {
-        e.frame >= flight_end.frame
-            && e.frame <= close.frame
-            && !std::ptr::eq(e, close)
-            && match e.dir {
-                Dir::ClientToServer => !matches!(
-                    e.kind,
-                    EventKind::Idle { .. } | EventKind::ZeroWindow | EventKind::WindowOpen
-                ),
-                Dir::ServerToClient => matches!(
+    // The rest of a TLS 1.3 flight: the encrypted records right after its first one.
+    let tail = between(fi + 1)
+        .find(|(_, e)| e.dir == Dir::ServerToClient && !matches!(e.kind, EventKind::Idle { .. }))
+        .filter(|(_, e)| tls13 && matches!(e.kind, EventKind::AppData { .. }));
+    let tail_records = match tail.map(|(_, e)| &e.kind) {
+        Some(EventKind::AppData { records, .. }) => *records,
+        _ => 0,
+    };
+    // Anything either side did before the close tells another story: the client went on after
+    // the flight (its handshake messages, a heartbeat, data) or said why (an alert); the server
+    // complained (even with a warning) or closed, was still retransmitting (the client may not
+    // have had the flight), or sent more than its flight (then it had the client's Finished,
+    // which the capture lost).
+    let quiet = |e: &Event| {
+        matches!(
+            e.kind,
+            EventKind::Idle { .. } | EventKind::ZeroWindow | EventKind::WindowOpen
+        )
+    };
+    let other = tail_records > TLS13_FLIGHT_MAX_RECORDS
+        || between(si + 1).any(|(i, e)| match e.dir {
+            Dir::ClientToServer => i > fi && !quiet(e),
+            Dir::ServerToClient => {
+                matches!(
                     e.kind,
                     EventKind::Alert { .. }
                         | EventKind::EncryptedAlert { .. }
                         | EventKind::Fin
                         | EventKind::Rst
                         | EventKind::Retransmission { .. }
-                ),
+                ) || (i > fi && tail.is_none_or(|(ti, _)| i != ti) && !quiet(e))
             }
-    });
+        });
     if other
         || out.iter().any(|f| {
             f.frames.contains(&close.frame)
@@ -639,67 +666,52 @@ pub fn check_client_abort(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) 
     {
         return;
     }
-    // The flight's last record: TLS 1.3 servers often send more encrypted records right after
-    // their Finished, counted as application data (frames `frame..=last_frame`).
-    let (last, last_frame) = t
-        .events
-        .iter()
-        .rev()
-        .filter(|e| {
-            e.frame >= flight_end.frame && e.frame < close.frame && e.dir == Dir::ServerToClient
-        })
-        .find_map(|e| match e.kind {
-            EventKind::AppData { last_frame, .. } => Some((e, last_frame.min(close.frame))),
-            EventKind::Finished { .. } | EventKind::Handshake { .. } => Some((e, e.frame)),
-            _ => None,
-        })
-        .unwrap_or((flight_end, flight_end.frame));
-    let waited = close.time.secs_since(last.time);
-    let flight = if sh_ev.frame == last_frame {
-        format!("frame {}", sh_ev.frame)
+    let last_frame = match tail.map(|(_, e)| &e.kind) {
+        Some(EventKind::AppData { last_frame, .. }) => (*last_frame).min(close.frame),
+        _ => flight_end.frame,
+    };
+    let waited = close.time.secs_since(flight_end.time);
+    let (how, rst) = if matches!(close.kind, EventKind::Rst) {
+        ("reset", "RST")
     } else {
-        format!("frames {}-{}", sh_ev.frame, last_frame)
+        ("closed", "FIN")
+    };
+    let flight = if sh_ev.frame == last_frame {
+        format!("frame {last_frame}")
+    } else {
+        format!("frames {}-{last_frame}", sh_ev.frame)
     };
     let mut summary = format!(
-        "the client {} the connection ({}, frame {}) {} after the server's handshake flight ({flight}), without an alert and without finishing the {} handshake",
-        if matches!(close.kind, EventKind::Rst) {
-            "reset"
-        } else {
-            "closed"
-        },
-        if matches!(close.kind, EventKind::Rst) {
-            "RST"
-        } else {
-            "FIN"
-        },
+        "the client {how} the connection ({rst}, frame {}) {} after the server's handshake flight ({flight}), without an alert and without finishing the {} handshake",
         close.frame,
         fmt_secs(waited),
         sh.version
     );
-    if sh.version.is_tls13() {
-        summary.push_str(
-            "; the server's certificate is encrypted in TLS 1.3, so which one the client refused (if it did) is not visible",
-        );
+    // Resumed sessions (TLS <= 1.2 never gets here with a Certificate) exchange no certificate.
+    let certificate = tls13 && !sh.resumed;
+    let waited_long = waited >= 1.0;
+    summary.push_str(match (certificate, waited_long) {
+        (true, false) => {
+            "; the server's certificate is encrypted in TLS 1.3, so which one the client refused is not visible, but it decided at once: most likely it rejected the certificate without saying so, or the application cancelled"
+        }
+        (true, true) => {
+            "; it waited first: a client-side handshake timeout, or the application cancelled (the server's certificate is encrypted in TLS 1.3)"
+        }
+        (false, false) => {
+            "; no certificate was exchanged (a resumed session), so it was no certificate rejection: the application cancelled, or the client gave up on the resumed session"
+        }
+        (false, true) => {
+            "; no certificate was exchanged (a resumed session) and the client waited first: a client-side handshake timeout, or the application cancelled"
+        }
+    });
+    let mut f = Finding::new(RuleId::ClientAbortedHandshake, summary, &[sh_ev, close])
+        .explains(vec![close.frame])
+        .explains_silence()
+        .inferred(true);
+    if let Err(i) = f.frames.binary_search(&last_frame) {
+        f.frames.insert(i, last_frame);
     }
-    if waited < 1.0 {
-        summary.push_str(
-            "; it decided at once: most likely it rejected the server's certificate without saying so, or the application cancelled",
-        );
-    } else if let Some(k) = nearest(waited) {
-        summary.push_str(&format!("; the wait matches {}", k.what));
-    } else {
-        summary.push_str("; it waited first: a client-side handshake timeout?");
-    }
-    let mut ev = vec![sh_ev];
-    if !std::ptr::eq(last, sh_ev) {
-        ev.push(last);
-    }
-    ev.push(close);
-    out.push(
-        Finding::new(RuleId::ClientAbortedHandshake, summary, &ev)
-            .explains(vec![close.frame])
-            .inferred(true),
-    );
+    out.push(f);
 }
 
 /// TLS 1.3, request sent, server resets or closes without answering.

@@ -665,7 +665,7 @@ mod scenario_tests {
         ));
     }
 
-    fn test_server_hello(version: u16) -> EventKind {
+    fn test_server_hello(version: u16, resumed: bool) -> EventKind {
         use crate::tls::{ServerHelloInfo, TlsVersion};
         EventKind::ServerHello(Box::new(ServerHelloInfo {
             version: TlsVersion(version),
@@ -674,22 +674,49 @@ mod scenario_tests {
             alpn: None,
             hello_retry_request: false,
             renegotiation_info: true,
-            resumed: false,
+            resumed,
         }))
     }
 
-    /// A TLS 1.2 handshake up to the server's ServerHelloDone (frame 6), then `tail`.
-    fn tls12_flight_then(tail: Vec<Event>) -> Timeline {
+    fn hello() -> Event {
+        ev(
+            4,
+            0.01,
+            C2S,
+            EventKind::ClientHello(Box::new(test_client_hello(Some("a.test")))),
+        )
+    }
+
+    /// A resumed TLS 1.2 handshake up to the server's Finished (frame 6), then `tail`.
+    fn tls12_resumed_then(tail: Vec<Event>) -> Timeline {
         let mut events = vec![
+            hello(),
+            ev(6, 0.02, S2C, test_server_hello(0x0303, true)),
+            ev(6, 0.02, S2C, EventKind::ChangeCipherSpec),
+            ev(6, 0.02, S2C, EventKind::Finished { len: 40 }),
+        ];
+        events.extend(tail);
+        timeline(events)
+    }
+
+    /// A full TLS 1.3 flight: ServerHello, CCS and the first encrypted record in frame 6, then
+    /// `records` more encrypted records up to frame 7; then `tail`.
+    fn tls13_flight_then(records: u32, tail: Vec<Event>) -> Timeline {
+        let mut events = vec![
+            hello(),
+            ev(6, 0.02, S2C, test_server_hello(0x0304, false)),
+            ev(6, 0.02, S2C, EventKind::ChangeCipherSpec),
+            ev(6, 0.02, S2C, EventKind::Finished { len: 27 }),
             ev(
-                4,
-                0.01,
-                C2S,
-                EventKind::ClientHello(Box::new(test_client_hello(Some("a.test")))),
+                6,
+                0.02,
+                S2C,
+                EventKind::AppData {
+                    records,
+                    bytes: 1300,
+                    last_frame: 7,
+                },
             ),
-            ev(6, 0.02, S2C, test_server_hello(0x0303)),
-            ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 12 }),
-            ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 14 }),
         ];
         events.extend(tail);
         timeline(events)
@@ -702,98 +729,159 @@ mod scenario_tests {
             .collect()
     }
 
-    /// TLS 1.2 without a visible Certificate (PSK-like flight): the client's FIN right after
-    /// the ServerHelloDone; after 30 s, the summary says it waited.
+    /// TLS 1.3: the client's RST right after the flight (frames 6-7): the certificate wording;
+    /// after a silence of 30 s, the timeout wording and no idle_timeout_close beside it.
     #[test]
-    fn client_abort_after_the_flight() {
-        let f = aborted(&tls12_flight_then(vec![ev(8, 0.05, C2S, EventKind::Fin)]));
+    fn client_abort_after_a_tls13_flight() {
+        let t = tls13_flight_then(3, vec![ev(10, 0.22, C2S, EventKind::Rst)]);
+        let f = run(&t, &Context::default());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule, RuleId::ClientAbortedHandshake);
+        assert_eq!(f[0].frames, vec![6, 7, 10]);
+        assert_eq!(f[0].severity, Severity::Error);
+        assert_eq!(
+            f[0].summary,
+            "the client reset the connection (RST, frame 10) 0.20 s after the server's handshake flight (frames 6-7), without an alert and without finishing the TLS 1.3 handshake; the server's certificate is encrypted in TLS 1.3, so which one the client refused is not visible, but it decided at once: most likely it rejected the certificate without saying so, or the application cancelled"
+        );
+        let late = tls13_flight_then(
+            3,
+            vec![
+                ev(
+                    10,
+                    30.02,
+                    C2S,
+                    EventKind::Idle {
+                        secs: 30.0,
+                        after_frame: 7,
+                    },
+                ),
+                ev(10, 30.02, C2S, EventKind::Rst),
+            ],
+        );
+        let f = run(&late, &Context::default());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].summary.contains("30.0 s after")
+                && f[0]
+                    .summary
+                    .contains("it waited first: a client-side handshake timeout"),
+            "{}",
+            f[0].summary
+        );
+    }
+
+    /// A resumed session exchanges no certificate: the summary says so instead of blaming one.
+    #[test]
+    fn client_abort_of_a_resumed_session() {
+        let f = aborted(&tls12_resumed_then(vec![ev(8, 0.05, C2S, EventKind::Fin)]));
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].frames, vec![6, 8]);
-        assert_eq!(f[0].severity, Severity::Error);
         assert!(
             f[0].summary.starts_with(
                 "the client closed the connection (FIN, frame 8) 0.03 s after the server's handshake flight (frame 6)"
-            ),
+            ) && f[0].summary.contains("no certificate was exchanged (a resumed session)"),
             "{}",
             f[0].summary
-        );
-        assert!(
-            f[0].summary.contains("it decided at once"),
-            "{}",
-            f[0].summary
-        );
-        let late = aborted(&tls12_flight_then(vec![ev(9, 30.02, C2S, EventKind::Rst)]));
-        assert_eq!(late.len(), 1, "{late:?}");
-        assert!(
-            late[0].summary.contains("RST, frame 9) 30.0 s after")
-                && late[0].summary.contains("it waited first"),
-            "{}",
-            late[0].summary
         );
     }
 
     /// Closes that tell another story stay silent: the client closed before the flight was in
-    /// (an abandoned connection), went on first (a heartbeat), said why (an alert), or the
-    /// server complained or closed first, or the flight was never complete.
+    /// (an abandoned connection), went on first (a heartbeat), said why (an alert); the server
+    /// warned or closed first, sent more than its flight (it had the client's Finished, which
+    /// the capture lost), or its flight never completed; a visible TLS 1.2 certificate (the
+    /// close is client_rejected_certificate's).
     #[test]
     fn client_abort_only_as_the_answer_to_the_flight() {
         use crate::timeline::AlertLevel;
+        let alert = |frame, dir, level| {
+            ev(
+                frame,
+                0.02,
+                dir,
+                EventKind::Alert {
+                    level,
+                    description: 112,
+                },
+            )
+        };
         let cases: Vec<(&str, Timeline)> = vec![
             (
                 "FIN before the ServerHello",
                 timeline(vec![
-                    ev(
-                        4,
-                        0.01,
-                        C2S,
-                        EventKind::ClientHello(Box::new(test_client_hello(None))),
-                    ),
+                    hello(),
                     ev(5, 0.01, C2S, EventKind::Fin),
-                    ev(6, 0.02, S2C, test_server_hello(0x0303)),
-                    ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 14 }),
+                    ev(6, 0.02, S2C, test_server_hello(0x0303, true)),
+                    ev(6, 0.02, S2C, EventKind::Finished { len: 40 }),
                     ev(7, 0.03, C2S, EventKind::Rst),
                 ]),
             ),
             (
                 "heartbeat first",
-                tls12_flight_then(vec![
+                tls12_resumed_then(vec![
                     ev(7, 0.03, C2S, EventKind::Heartbeat { len: 3 }),
                     ev(8, 5.0, C2S, EventKind::Fin),
                 ]),
             ),
             (
                 "client alert",
-                tls12_flight_then(vec![
-                    ev(
-                        7,
-                        0.03,
-                        C2S,
-                        EventKind::Alert {
-                            level: AlertLevel::Fatal,
-                            description: 80,
-                        },
-                    ),
+                tls12_resumed_then(vec![
+                    alert(7, C2S, AlertLevel::Fatal),
                     ev(8, 0.03, C2S, EventKind::Fin),
                 ]),
             ),
             (
                 "server FIN first",
-                tls12_flight_then(vec![
+                tls12_resumed_then(vec![
                     ev(7, 0.03, S2C, EventKind::Fin),
                     ev(8, 0.04, C2S, EventKind::Fin),
                 ]),
             ),
             (
+                "server warning inside its flight",
+                timeline(vec![
+                    hello(),
+                    ev(6, 0.02, S2C, test_server_hello(0x0303, true)),
+                    alert(6, S2C, AlertLevel::Warning),
+                    ev(6, 0.02, S2C, EventKind::Finished { len: 40 }),
+                    ev(8, 0.05, C2S, EventKind::Fin),
+                ]),
+            ),
+            (
+                "TLS 1.2 server data after its flight",
+                tls12_resumed_then(vec![
+                    ev(
+                        9,
+                        0.04,
+                        S2C,
+                        EventKind::AppData {
+                            records: 1,
+                            bytes: 300,
+                            last_frame: 9,
+                        },
+                    ),
+                    ev(10, 0.05, C2S, EventKind::Fin),
+                ]),
+            ),
+            (
+                "TLS 1.3 tickets and a response after the flight",
+                tls13_flight_then(6, vec![ev(12, 0.3, C2S, EventKind::Fin)]),
+            ),
+            (
                 "flight never complete",
                 timeline(vec![
-                    ev(
-                        4,
-                        0.01,
-                        C2S,
-                        EventKind::ClientHello(Box::new(test_client_hello(None))),
-                    ),
-                    ev(6, 0.02, S2C, test_server_hello(0x0303)),
+                    hello(),
+                    ev(6, 0.02, S2C, test_server_hello(0x0303, false)),
                     ev(8, 0.2, C2S, EventKind::Fin),
+                ]),
+            ),
+            (
+                "TLS 1.2 certificate visible",
+                timeline(vec![
+                    hello(),
+                    ev(6, 0.02, S2C, test_server_hello(0x0303, false)),
+                    ev(6, 0.02, S2C, EventKind::Certificate(Default::default())),
+                    ev(6, 0.02, S2C, EventKind::Handshake { msg_type: 14 }),
+                    ev(8, 0.05, C2S, EventKind::Fin),
                 ]),
             ),
         ];
