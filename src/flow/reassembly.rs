@@ -57,7 +57,13 @@ pub struct Reassembler {
     pending_bytes: usize,
     /// Sequence number right after the FIN, once seen.
     fin_seq: Option<u32>,
+    /// The furthest the peer has acknowledged (once `next` is known).
+    acked_to: Option<u32>,
 }
+
+/// The most bytes that acknowledgements beyond everything seen may claim missing at the end:
+/// more is taken for a bogus acknowledgement number, not for a capture's loss.
+const MAX_UNSEEN_ACKED: i64 = 1 << 30;
 
 fn diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
@@ -239,6 +245,9 @@ impl Reassembler {
     /// capture, not the network. Declares holes up to the acknowledged point.
     pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) {
         let Some(next) = self.next else { return };
+        if self.acked_to.is_none_or(|a| diff(ack, a) > 0) {
+            self.acked_to = Some(ack);
+        }
         // Ignore the FIN's sequence slot.
         let limit = match self.fin_seq {
             Some(f) if diff(ack, f) >= 0 => f.wrapping_sub(1),
@@ -253,10 +262,26 @@ impl Reassembler {
         }
     }
 
-    /// End of the connection: everything buffered is delivered, holes declared.
+    /// End of the connection: everything buffered is delivered, holes declared, and so are the
+    /// bytes the peer acknowledged that the capture never showed (Wireshark's "ACKed unseen
+    /// segment": the capture lost them, the peer did not). Declared only now, when no late
+    /// segment can fill them any more: captures often show an acknowledgement before the
+    /// segment it acknowledges.
     pub fn flush_all(&mut self, deliver: &mut dyn FnMut(Chunk<'_>)) {
         while self.has_pending() {
             self.skip_first_hole(deliver);
+        }
+        let (Some(next), Some(acked)) = (self.next, self.acked_to) else {
+            return;
+        };
+        // The FIN's own sequence number is no byte (one the capture lost counts as one).
+        let unseen = match self.fin_seq {
+            Some(f) if diff(acked, f) >= 0 => diff(f.wrapping_sub(1), next),
+            _ => diff(acked, next),
+        };
+        if unseen > 0 && unseen <= MAX_UNSEEN_ACKED {
+            deliver(Chunk::Gap { len: unseen as u64 });
+            self.next = Some(next.wrapping_add(unseen as u32));
         }
     }
 }
@@ -311,6 +336,54 @@ mod tests {
     }
 
     // --- loss ---------------------------------------------------------------------------------
+    fn flushed(r: &mut Reassembler) -> Vec<String> {
+        let mut got = Vec::new();
+        r.flush_all(&mut |c| got.push(format!("{c:?}")));
+        got
+    }
+
+    /// Bytes the peer acknowledged that the capture never showed are a gap at the end (not
+    /// before: the segment may still come, captures often show an ACK before its segment);
+    /// the FIN's sequence number is no byte; a bogus acknowledgement far ahead is ignored.
+    #[test]
+    fn acknowledged_but_unseen_bytes_are_a_gap_at_the_end() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, 1, b"ab", 1);
+        r.acked(103, &mut |_| panic!("nothing is declared before the end"));
+        assert_eq!(flushed(&mut r), vec!["Gap { len: 100 }"]);
+        assert_eq!(r.next_seq(), Some(103));
+
+        // The acknowledged segment shows up after its ACK: nothing is missing.
+        let mut r = Reassembler::default();
+        r.syn(0);
+        r.acked(3, &mut |_| {});
+        run(&mut r, 1, b"ab", 2);
+        assert!(flushed(&mut r).is_empty());
+
+        // Data then FIN, both acknowledged: nothing is missing; a lost FIN counts one.
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, 1, b"ab", 1);
+        assert!(r.fin(3));
+        r.acked(4, &mut |_| {});
+        assert!(flushed(&mut r).is_empty());
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, 1, b"ab", 1);
+        r.acked(4, &mut |_| {});
+        assert_eq!(flushed(&mut r), vec!["Gap { len: 1 }"]);
+
+        // Acknowledgements behind, or absurdly far ahead (2^31 - 1 bytes): nothing declared.
+        for ack in [0, 2, u32::MAX, 0x8000_0001] {
+            let mut r = Reassembler::default();
+            r.syn(0);
+            run(&mut r, 1, b"ab", 1);
+            r.acked(ack, &mut |_| {});
+            assert!(flushed(&mut r).is_empty(), "ack {ack}");
+        }
+    }
+
     #[test]
     fn ack_past_a_hole_declares_gap() {
         let mut r = Reassembler::default();

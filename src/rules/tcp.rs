@@ -426,7 +426,8 @@ pub fn incompleteness(t: &Timeline) -> Option<String> {
     let gap = t.c2s.gap_bytes + t.s2c.gap_bytes;
     if gap > 0 {
         why.push(format!(
-            "{gap} bytes are missing from the capture (loss at the capture point or snaplen)"
+            "{gap} {} missing from the capture (loss at the capture point or snaplen)",
+            if gap == 1 { "byte is" } else { "bytes are" }
         ));
     }
     (!why.is_empty()).then(|| why.join("; "))
