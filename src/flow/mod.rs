@@ -567,10 +567,10 @@ impl Numbering {
     }
 
     /// [`Numbering::assign`], and the owner of the 4-tuple: `owner()` when its first segment
-    /// comes (`u32::MAX`, which marks a reserved index, is taken as `u32::MAX - 1`). A
-    /// 4-tuple keeps its owner for good, port
-    /// reuse included, so that one thread sees every packet of it: a new connection on a
-    /// 4-tuple replaces the old one in its owner's table, as with one thread.
+    /// comes (`u32::MAX`, which marks a reserved index, is taken as `u32::MAX - 1`). A 4-tuple
+    /// keeps its owner for good, port reuse included, so that one thread sees every packet of
+    /// it: a new connection on a 4-tuple replaces the old one in its owner's table, as with one
+    /// thread.
     pub fn assign_owned(&mut self, seg: &TcpSegment<'_>, owner: impl FnOnce() -> u32) -> Assigned {
         let (h, lower) = flow_key(seg.src, seg.dst);
         let fresh = |stream: u64, owner: u32| KeyState {

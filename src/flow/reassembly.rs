@@ -248,17 +248,22 @@ impl Reassembler {
         if self.acked_to.is_none_or(|a| diff(ack, a) > 0) {
             self.acked_to = Some(ack);
         }
-        // Ignore the FIN's sequence slot.
-        let limit = match self.fin_seq {
-            Some(f) if diff(ack, f) >= 0 => f.wrapping_sub(1),
-            _ => ack,
-        };
+        let limit = self.data_acked(ack);
         while let Some(first) = self.pending.first() {
             if diff(first.seq, next) > 0 && diff(limit, first.seq) >= 0 {
                 self.skip_first_hole(deliver);
             } else {
                 break;
             }
+        }
+    }
+
+    /// The end of the data an acknowledgement up to `ack` covers: the FIN's own sequence number,
+    /// once the FIN has been seen, is no byte.
+    fn data_acked(&self, ack: u32) -> u32 {
+        match self.fin_seq {
+            Some(f) if diff(ack, f) >= 0 => f.wrapping_sub(1),
+            _ => ack,
         }
     }
 
@@ -274,11 +279,8 @@ impl Reassembler {
         let (Some(next), Some(acked)) = (self.next, self.acked_to) else {
             return;
         };
-        // The FIN's own sequence number is no byte (one the capture lost counts as one).
-        let unseen = match self.fin_seq {
-            Some(f) if diff(acked, f) >= 0 => diff(f.wrapping_sub(1), next),
-            _ => diff(acked, next),
-        };
+        // (A FIN the capture lost counts as one byte.)
+        let unseen = diff(self.data_acked(acked), next);
         if unseen > 0 && unseen <= MAX_UNSEEN_ACKED {
             deliver(Chunk::Gap { len: unseen as u64 });
             self.next = Some(next.wrapping_add(unseen as u32));

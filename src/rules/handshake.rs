@@ -589,9 +589,11 @@ pub fn check_client_abort(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) 
     // client_rejected_certificate's.
     if sh_ev.dir != Dir::ServerToClient
         || (!tls13
-            && t.events.iter().any(|e| {
+            && t.has_any(Kinds::CERTIFICATE)
+            && t.find(|e| {
                 e.dir == Dir::ServerToClient && matches!(e.kind, EventKind::Certificate(_))
-            }))
+            })
+            .is_some())
     {
         return;
     }
@@ -704,14 +706,13 @@ pub fn check_client_abort(t: &Timeline, _ctx: &Context, out: &mut Vec<Finding>) 
             "; no certificate was exchanged (a resumed session) and the client waited first: a client-side handshake timeout, or the application cancelled"
         }
     });
-    let mut f = Finding::new(RuleId::ClientAbortedHandshake, summary, &[sh_ev, close])
-        .explains(vec![close.frame])
-        .explains_silence()
-        .inferred(true);
-    if let Err(i) = f.frames.binary_search(&last_frame) {
-        f.frames.insert(i, last_frame);
-    }
-    out.push(f);
+    out.push(
+        Finding::new(RuleId::ClientAbortedHandshake, summary, &[sh_ev, close])
+            .frame(last_frame)
+            .explains(vec![close.frame])
+            .explains_silence()
+            .inferred(true),
+    );
 }
 
 /// TLS 1.3, request sent, server resets or closes without answering.

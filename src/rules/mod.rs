@@ -86,6 +86,14 @@ impl Finding {
         }
         self
     }
+    /// One more evidence frame, for a fact no single event carries (the last frame of a run
+    /// of records, say); the frames stay ascending and distinct.
+    pub fn frame(mut self, frame: u64) -> Self {
+        if let Err(i) = self.frames.binary_search(&frame) {
+            self.frames.insert(i, frame);
+        }
+        self
+    }
     pub fn explains(mut self, frames: Vec<u64>) -> Self {
         self.explains = frames;
         self
