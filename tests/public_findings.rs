@@ -72,7 +72,6 @@ const PINNED: &[(&str, u64, &str, &str)] = &[
     ("suricata-verify__tests_sslv2-tls-upgrade-01_ssl-v2-s1.pcap", 0, "certificate_chain_incomplete", "warning"),
     ("suricata-verify__tests_sslv2-tls-upgrade-01_ssl-v2-s1.pcap", 0, "deprecated_protocol", "warning"),
     ("suricata-verify__tests_sslv2-tls-upgrade-01_ssl-v2-s1.pcap", 0, "insecure_renegotiation", "warning"),
-    ("suricata-verify__tests_tcp-fastopen-10-syn-data-ignore_input.pcap", 0, "capture_incomplete", "info"),
     ("suricata-verify__tests_tls-duplicate-hello_input.pcap", 0, "tcp_rejected", "error"),
     ("zeek__testing_btest_Traces_socks-with-ssl.pcap", 0, "certificate_name_mismatch", "error"),
     ("zeek__testing_btest_Traces_socks-with-ssl.pcap", 0, "deprecated_protocol", "warning"),
@@ -153,4 +152,64 @@ fn catalogue_on_public_captures_is_pinned() {
         unexpected.is_empty() && missing.is_empty(),
         "unexpected findings: {unexpected:#?}\nmissing findings: {missing:#?}"
     );
+}
+
+/// Bytes the peer acknowledged that the capture never showed are cited where Wireshark flags
+/// them: `capture_incomplete` on a connection whose only loss is "ACKed segment that wasn't
+/// captured" names that acknowledgement's frame (the truth files hold tshark's expert info).
+#[test]
+fn capture_incomplete_cites_the_acknowledgement_of_unseen_bytes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        eprintln!("notice: ../shared/captures/public not found; test skipped");
+        return;
+    };
+    let mut checked = 0;
+    let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for truth_path in paths {
+        let name = truth_path.to_string_lossy().to_string();
+        let Some(capture) = name.strip_suffix(".truth.json") else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&truth_path) else {
+            continue;
+        };
+        let truth: serde_json::Value = serde_json::from_str(&text).expect("truth parses");
+        let report = analyze_collect(Path::new(capture));
+        let streams = truth["tls_streams"].as_array().cloned().unwrap_or_default();
+        for s in streams {
+            let frames_of = |needle: &str| -> Vec<u64> {
+                s["expert"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
+                    .flat_map(|e| e["frames"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|f| f.as_u64())
+                    .collect()
+            };
+            let acked_unseen = frames_of("ACKed segment that wasn't captured");
+            if acked_unseen.is_empty() || !frames_of("Previous segment").is_empty() {
+                continue;
+            }
+            let Some(stream) = s["tcp_stream"].as_u64() else {
+                continue;
+            };
+            let Some(conn) = report.connections.iter().find(|c| c.stream == stream) else {
+                continue;
+            };
+            for f in &conn.findings {
+                if f.rule.as_str() == "capture_incomplete" {
+                    assert!(
+                        f.frames.iter().all(|n| acked_unseen.contains(n)),
+                        "{capture}: tcp.stream {stream}: capture_incomplete cites {:?}, tshark flags {acked_unseen:?}",
+                        f.frames
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} connections checked");
 }

@@ -169,6 +169,9 @@ struct Conn {
     rst_marks: Vec<(usize, IpMark)>,
     midstream: bool,
     reasm: [Reassembler; 2],
+    /// By data direction: the frame and time of the furthest acknowledgement of that side's
+    /// bytes (where bytes acknowledged but never captured are cited).
+    acked_at: [Option<At>; 2],
     tls: TlsConn,
     http: HttpConn,
     events: Events,
@@ -239,6 +242,7 @@ impl Conn {
             rst_marks: Vec::new(),
             midstream: false,
             reasm: [Reassembler::default(), Reassembler::default()],
+            acked_at: [None; 2],
             tls: TlsConn::with_keylog(keylog.cloned()),
             http: HttpConn::default(),
             // A typical TLS connection has 15-30 events: one allocation instead of four.
@@ -390,7 +394,11 @@ impl Conn {
                 ..
             } = self;
             let mut deliver = deliver_to(other, tls, http, events, stats, time, num);
-            reasm[other].acked(seg.ack, &mut deliver);
+            if reasm[other].acked(seg.ack, &mut deliver)
+                && let Some(a) = self.acked_at.get_mut(other)
+            {
+                *a = Some(at);
+            }
         }
         if flags.fin() && self.reasm[side].fin(data_seq.wrapping_add(seg.wire_len)) {
             self.fin[side] = true;
@@ -403,6 +411,7 @@ impl Conn {
         for side in 0..2 {
             let Conn {
                 reasm,
+                acked_at,
                 tls,
                 http,
                 events,
@@ -411,8 +420,23 @@ impl Conn {
                 last_time,
                 ..
             } = self;
-            let mut deliver = deliver_to(side, tls, http, events, stats, *last_time, *last_frame);
-            reasm[side].flush_all(&mut deliver);
+            reasm[side].flush_all(&mut deliver_to(
+                side,
+                tls,
+                http,
+                events,
+                stats,
+                *last_time,
+                *last_frame,
+            ));
+            if let Some(len) = reasm[side].take_unseen_acked() {
+                // Cited at the acknowledgement that claimed them (Wireshark flags that frame).
+                let at = acked_at.get(side).copied().flatten().unwrap_or(At {
+                    frame: *last_frame,
+                    time: *last_time,
+                });
+                deliver_to(side, tls, http, events, stats, at.time, at.frame)(Chunk::Gap { len });
+            }
         }
         let (client_side, role_basis) = if let Some(s) = self.syn_side {
             (s, RoleBasis::Syn)

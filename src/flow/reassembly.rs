@@ -59,6 +59,11 @@ pub struct Reassembler {
     fin_seq: Option<u32>,
     /// The furthest the peer has acknowledged (once `next` is known).
     acked_to: Option<u32>,
+    /// The initial sequence number of the SYN that started the stream, and that of a later
+    /// SYN that disagreed with it before any byte came (SYN-ACKs retransmitted with a new
+    /// ISN, as around TCP Fast Open): the peer's acknowledgement tells which one is real.
+    isn: Option<u32>,
+    other_isn: Option<u32>,
 }
 
 /// The most bytes that acknowledgements beyond everything seen may claim missing at the end:
@@ -83,7 +88,15 @@ impl Reassembler {
     pub fn syn(&mut self, isn: u32) {
         if self.next.is_none() {
             self.next = Some(isn.wrapping_add(1));
+            self.isn = Some(isn);
+        } else if self.isn.is_some_and(|i| i != isn) && self.untouched() {
+            self.other_isn = Some(isn);
         }
+    }
+
+    /// No byte delivered or buffered since the SYN.
+    fn untouched(&self) -> bool {
+        self.pending.is_empty() && self.isn.map(|i| i.wrapping_add(1)) == self.next
     }
 
     /// Records the FIN's position; returns false if this FIN was seen before.
@@ -134,11 +147,20 @@ impl Reassembler {
         }
         if off > 0 {
             if off > MAX_AHEAD {
-                // Far ahead: we lost track; declare the hole and restart here.
+                // Far ahead: we lost track. What is buffered goes out, the hole from there to
+                // this segment is declared (once: the buffered bytes are not part of it), and
+                // delivery restarts here.
                 self.flush_all(deliver);
-                deliver(Chunk::Gap { len: off as u64 });
-                self.next = Some(seq);
-                self.deliver_in_order(seq, payload, wire_len, frame, deliver);
+                let now = self.next.unwrap_or(next);
+                let hole = diff(seq, now);
+                if hole > 0 {
+                    deliver(Chunk::Gap { len: hole as u64 });
+                    self.next = Some(seq);
+                    self.deliver_in_order(seq, payload, wire_len, frame, deliver);
+                } else if hole + i64::from(wire_len) > 0 {
+                    // A buffered segment reached past this one's start.
+                    self.deliver_overlapping(now, hole, payload, wire_len, frame, deliver);
+                }
                 return SegmentKind::OutOfOrder;
             }
             self.buffer(seq, payload, wire_len, frame);
@@ -147,13 +169,27 @@ impl Reassembler {
             }
             return SegmentKind::OutOfOrder;
         }
-        // off <= 0 < end: trim the part already delivered.
+        self.deliver_overlapping(next, off, payload, wire_len, frame, deliver);
+        SegmentKind::InOrder
+    }
+
+    /// A segment starting `off <= 0` bytes before `next` and ending after it: the part already
+    /// delivered is trimmed, the rest delivered, then what became contiguous.
+    #[inline(always)]
+    fn deliver_overlapping(
+        &mut self,
+        next: u32,
+        off: i64,
+        payload: &[u8],
+        wire_len: u32,
+        frame: u64,
+        deliver: &mut dyn FnMut(Chunk<'_>),
+    ) {
         let skip = usize::try_from(-off).unwrap_or(usize::MAX);
         let new_payload = payload.get(skip..).unwrap_or_default();
         let new_wire = wire_len.saturating_sub(u32::try_from(skip).unwrap_or(u32::MAX));
         self.deliver_in_order(next, new_payload, new_wire, frame, deliver);
         self.drain(deliver);
-        SegmentKind::InOrder
     }
 
     fn deliver_in_order(
@@ -243,9 +279,24 @@ impl Reassembler {
 
     /// The peer acknowledged up to `ack`: bytes before it that we never saw were lost by the
     /// capture, not the network. Declares holes up to the acknowledged point.
-    pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) {
-        let Some(next) = self.next else { return };
-        if self.acked_to.is_none_or(|a| diff(ack, a) > 0) {
+    /// Returns whether `ack` is the furthest acknowledgement yet (the caller keeps its frame:
+    /// bytes acknowledged but never seen are cited at the acknowledgement that claimed them).
+    pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) -> bool {
+        let Some(mut next) = self.next else {
+            return false;
+        };
+        if let Some(other) = self.other_isn
+            && other.wrapping_add(1) == ack
+            && self.untouched()
+        {
+            // The peer acknowledged the other SYN: the stream starts there.
+            self.isn = Some(other);
+            self.other_isn = None;
+            self.next = Some(ack);
+            next = ack;
+        }
+        let furthest = self.acked_to.is_none_or(|a| diff(ack, a) > 0);
+        if furthest {
             self.acked_to = Some(ack);
         }
         let limit = self.data_acked(ack);
@@ -256,6 +307,7 @@ impl Reassembler {
                 break;
             }
         }
+        furthest
     }
 
     /// The end of the data an acknowledgement up to `ack` covers: the FIN's own sequence number,
@@ -267,23 +319,29 @@ impl Reassembler {
         }
     }
 
-    /// End of the connection: everything buffered is delivered, holes declared, and so are the
-    /// bytes the peer acknowledged that the capture never showed (Wireshark's "ACKed unseen
-    /// segment": the capture lost them, the peer did not). Declared only now, when no late
-    /// segment can fill them any more: captures often show an acknowledgement before the
-    /// segment it acknowledges.
+    /// Everything buffered is delivered, the holes between declared.
     pub fn flush_all(&mut self, deliver: &mut dyn FnMut(Chunk<'_>)) {
         while self.has_pending() {
             self.skip_first_hole(deliver);
         }
+    }
+
+    /// End of the connection, after [`Self::flush_all`]: the bytes the peer acknowledged that
+    /// the capture never showed (Wireshark's "ACKed unseen segment": the capture lost them,
+    /// the peer did not), declared as a gap of that many bytes. Declared only now, when no
+    /// late segment can fill them any more: captures often show an acknowledgement before the
+    /// segment it acknowledges.
+    pub fn take_unseen_acked(&mut self) -> Option<u64> {
         let (Some(next), Some(acked)) = (self.next, self.acked_to) else {
-            return;
+            return None;
         };
         // (A FIN the capture lost counts as one byte.)
         let unseen = diff(self.data_acked(acked), next);
         if unseen > 0 && unseen <= MAX_UNSEEN_ACKED {
-            deliver(Chunk::Gap { len: unseen as u64 });
             self.next = Some(next.wrapping_add(unseen as u32));
+            Some(unseen as u64)
+        } else {
+            None
         }
     }
 }
@@ -341,6 +399,9 @@ mod tests {
     fn flushed(r: &mut Reassembler) -> Vec<String> {
         let mut got = Vec::new();
         r.flush_all(&mut |c| got.push(format!("{c:?}")));
+        if let Some(len) = r.take_unseen_acked() {
+            got.push(format!("unseen {len}"));
+        }
         got
     }
 
@@ -352,8 +413,9 @@ mod tests {
         let mut r = Reassembler::default();
         r.syn(0);
         run(&mut r, 1, b"ab", 1);
-        r.acked(103, &mut |_| panic!("nothing is declared before the end"));
-        assert_eq!(flushed(&mut r), vec!["Gap { len: 100 }"]);
+        assert!(r.acked(103, &mut |_| panic!("nothing is declared before the end")));
+        assert!(!r.acked(50, &mut |_| {}), "not the furthest");
+        assert_eq!(flushed(&mut r), vec!["unseen 100"]);
         assert_eq!(r.next_seq(), Some(103));
 
         // The acknowledged segment shows up after its ACK: nothing is missing.
@@ -374,7 +436,7 @@ mod tests {
         r.syn(0);
         run(&mut r, 1, b"ab", 1);
         r.acked(4, &mut |_| {});
-        assert_eq!(flushed(&mut r), vec!["Gap { len: 1 }"]);
+        assert_eq!(flushed(&mut r), vec!["unseen 1"]);
 
         // Acknowledgements behind, or absurdly far ahead (2^31 - 1 bytes): nothing declared.
         for ack in [0, 2, u32::MAX, 0x8000_0001] {
@@ -384,6 +446,50 @@ mod tests {
             r.acked(ack, &mut |_| {});
             assert!(flushed(&mut r).is_empty(), "ack {ack}");
         }
+    }
+
+    /// Two SYNs with different ISNs before any byte (retransmitted SYN-ACKs that disagree):
+    /// the one the peer acknowledges starts the stream, whichever came last.
+    #[test]
+    fn the_acknowledged_isn_wins() {
+        let mut r = Reassembler::default();
+        r.syn(1000);
+        r.syn(50);
+        r.syn(1000);
+        assert!(r.acked(51, &mut |_| {}));
+        r.syn(1000);
+        assert_eq!(run(&mut r, 51, b"ab", 2).1, vec!["ab@2"]);
+        assert!(flushed(&mut r).is_empty());
+        // Once a byte came, a disagreeing SYN changes nothing.
+        let mut r = Reassembler::default();
+        r.syn(1000);
+        run(&mut r, 1001, b"ab", 1);
+        r.syn(50);
+        r.acked(51, &mut |_| {});
+        assert_eq!(r.next_seq(), Some(1003));
+    }
+
+    /// A segment far ahead: the buffered bytes go out first and the hole declared is only
+    /// what lies between them and the segment (it was once counted from before them too).
+    #[test]
+    fn far_ahead_declares_the_hole_once() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, 1, b"ab", 1);
+        run(&mut r, 11, b"klm", 2);
+        let far = 3 + MAX_AHEAD as u32 + 100;
+        let (kind, got) = run(&mut r, far, b"z", 3);
+        assert_eq!(kind, SegmentKind::OutOfOrder);
+        assert_eq!(
+            got,
+            vec![
+                "gap8".to_string(),
+                "klm@2".to_string(),
+                format!("gap{}", far - 14),
+                "z@3".to_string()
+            ]
+        );
+        assert_eq!(r.next_seq(), Some(far + 1));
     }
 
     #[test]

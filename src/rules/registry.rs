@@ -490,7 +490,7 @@ pub static RULES: &[RuleMeta] = &[
         title: "The capture does not hold the whole connection",
         explanation: "The capture started after the connection was opened, holds only one direction (asymmetric routing, a capture filter, or a SPAN port), or misses bytes (loss at the capture point, snaplen). Conclusions about this connection are less certain: other findings on it carry low confidence and say why.",
         fix: "Capture again from before the connection starts, on a point that sees both directions, with a full snaplen (`tcpdump -s 0`) and a large enough buffer (`-B 4096`), or on both ends.",
-        evidence: "seen",
+        evidence: "seen (the first frame where bytes are missing: the segment after a hole, a frame the snaplen cut, or the acknowledgement of bytes never captured, which Wireshark flags \"ACKed unseen segment\"; else the connection's first frame)",
         known_problems: "",
     },
     RuleMeta {

@@ -439,7 +439,15 @@ pub fn worth_reporting_incomplete(t: &Timeline) -> bool {
 }
 
 pub fn capture_incomplete(t: &Timeline, reason: &str) -> Finding {
-    let first: Vec<&Event> = t.events.first().into_iter().collect();
+    // Where the capture shows the loss (the first gap: the segment after it, or the
+    // acknowledgement of bytes never captured); else where the connection starts.
+    let first: Vec<&Event> = t
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Gap { .. }))
+        .or(t.events.first())
+        .into_iter()
+        .collect();
     let mut f = Finding::new(
         RuleId::CaptureIncomplete,
         format!(
