@@ -43,14 +43,13 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
     let now = ev.time.0.div_euclid(1_000_000_000);
     for (i, c) in info.chain.iter().enumerate() {
         if c.not_after < now && !has(out, RuleId::CertificateExpired) {
-            let days = (now - c.not_after) / 86_400;
             out.push(Finding::new(
                 RuleId::CertificateExpired,
                 format!(
-                    "the {} expired on {} ({} day(s) before the capture; Certificate frame {})",
+                    "the {} expired on {} ({} before the capture; Certificate frame {})",
                     Which(i, c),
                     utc_date(c.not_after),
-                    days,
+                    span(now - c.not_after),
                     ev.frame
                 ),
                 &[ev],
@@ -63,13 +62,42 @@ fn validity(ev: &Event, info: &CertInfo, out: &mut Vec<Finding>) {
                     "the {} is valid only from {} ({} after the capture time; Certificate frame {})",
                     Which(i, c),
                     utc_date(c.not_before),
-                    fmt_secs((c.not_before - now) as f64),
+                    span(c.not_before - now),
                     ev.frame
                 ),
                 &[ev],
             ));
         }
     }
+}
+
+/// A span of whole seconds as a person reads a clock skew or a lapse: days when it is a day
+/// or more, else hours and minutes, else seconds.
+fn span(secs: i64) -> String {
+    const MIN: i64 = 60;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    let s = secs.max(0);
+    // Without `format!`: certificates issued "in the future" are common (a capture host's
+    // clock), and this runs once per such connection.
+    let mut out = String::with_capacity(16);
+    let mut part = |n: i64, unit: &str| {
+        out.push_str(itoa::Buffer::new().format(n));
+        out.push_str(unit);
+    };
+    match s {
+        DAY.. => part(s / DAY, if s / DAY == 1 { " day" } else { " days" }),
+        HOUR.. => {
+            part(s / HOUR, " h ");
+            part(s % HOUR / MIN, " min");
+        }
+        MIN.. => {
+            part(s / MIN, " min ");
+            part(s % MIN, " s");
+        }
+        _ => part(s, " s"),
+    }
+    out
 }
 
 /// RFC 6125 §6.4: case-insensitive; a wildcard is only a whole left-most label and matches
@@ -351,7 +379,24 @@ fn client_rejected(t: &Timeline, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use super::name_matches;
+    use super::{name_matches, span};
+
+    #[test]
+    fn spans_read_as_days_hours_minutes() {
+        for (secs, want) in [
+            (0, "0 s"),
+            (59, "59 s"),
+            (60, "1 min 0 s"),
+            (3_599, "59 min 59 s"),
+            (3_600, "1 h 0 min"),
+            (86_399, "23 h 59 min"),
+            (86_400, "1 day"),
+            (91_297_819, "1056 days"),
+            (-5, "0 s"),
+        ] {
+            assert_eq!(span(secs), want, "{secs}");
+        }
+    }
 
     #[test]
     fn rfc6125_wildcards() {
