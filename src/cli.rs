@@ -412,7 +412,7 @@ fn analyze(
         Format::Jsonl => {
             let lines = LinePool::default();
             for path in files {
-                let p = path.display().to_string();
+                let p = jsonl::PathJson::new(&path.display().to_string());
                 let mut write_err: Option<io::Error> = None;
                 // Each line is rendered where the connection was checked (a worker with
                 // `--jobs`); this thread only writes them in order.

@@ -468,7 +468,7 @@ fn jsonl_writer_matches_the_wire_types() {
         let report = tlsdiag::analyze::analyze_collect(f);
         for c in &report.connections {
             let mut ours = Vec::new();
-            jsonl::write_conn(&mut ours, c, Some(&path)).expect("write");
+            jsonl::write_conn(&mut ours, c, Some(&jsonl::PathJson::new(&path))).expect("write");
             let theirs = serde_json::to_vec(&wire::conn(c, Some(&path))).expect("serde");
             assert!(
                 ours == theirs,

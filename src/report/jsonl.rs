@@ -16,13 +16,29 @@ use super::json;
 use crate::rules::{Evidence, Finding, RULES, RuleId};
 use crate::timeline::DirStats;
 
+/// A capture's path as a JSON string (quoted and escaped), made once for all its lines.
+#[derive(Clone, Debug)]
+pub struct PathJson(Vec<u8>);
+
+impl PathJson {
+    pub fn new(path: &str) -> Self {
+        let mut v = Vec::with_capacity(path.len() + 2);
+        string(&mut v, path);
+        PathJson(v)
+    }
+}
+
 /// Appends `c` as one JSON object (no newline), the same bytes as
 /// `serde_json::to_writer(out, &json::conn(c, path))`.
-pub fn write_conn(out: &mut Vec<u8>, c: &ConnReport, path: Option<&str>) -> serde_json::Result<()> {
+pub fn write_conn(
+    out: &mut Vec<u8>,
+    c: &ConnReport,
+    path: Option<&PathJson>,
+) -> serde_json::Result<()> {
     out.push(b'{');
     if let Some(p) = path {
         out.extend_from_slice(b"\"path\":");
-        string(out, p);
+        out.extend_from_slice(&p.0);
         out.push(b',');
     }
     out.extend_from_slice(b"\"stream\":");
@@ -45,7 +61,7 @@ pub fn write_conn(out: &mut Vec<u8>, c: &ConnReport, path: Option<&str>) -> serd
     out.extend_from_slice(b"],\"tls_version\":");
     match c.tls_version {
         Some(v) => match v.released_name() {
-            Some(name) => string(out, name),
+            Some(name) => clean(out, name),
             None => shown(out, v),
         },
         None => out.extend_from_slice(b"null"),
@@ -53,7 +69,7 @@ pub fn write_conn(out: &mut Vec<u8>, c: &ConnReport, path: Option<&str>) -> serd
     out.extend_from_slice(b",\"cipher\":");
     opt_string(out, c.cipher.as_deref());
     out.extend_from_slice(b",\"outcome\":");
-    string(out, c.outcome.as_str());
+    clean(out, c.outcome.as_str());
     out.extend_from_slice(b",\"first_frame\":");
     int(out, c.first_frame);
     out.extend_from_slice(b",\"last_frame\":");
@@ -95,9 +111,9 @@ pub fn write_conn(out: &mut Vec<u8>, c: &ConnReport, path: Option<&str>) -> serd
 fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
     let meta = f.rule.meta();
     out.extend_from_slice(b"{\"rule\":");
-    string(out, meta.name);
+    clean(out, meta.name);
     out.extend_from_slice(b",\"severity\":");
-    string(out, f.severity.as_str());
+    clean(out, f.severity.as_str());
     out.extend_from_slice(b",\"summary\":");
     string(out, &f.summary);
     out.extend_from_slice(b",\"explanation\":");
@@ -122,7 +138,7 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
     out.extend_from_slice(b"],\"time\":");
     float(out, f.time.as_secs_f64());
     out.extend_from_slice(b",\"evidence\":");
-    string(
+    clean(
         out,
         match f.evidence {
             Evidence::Seen => "seen",
@@ -135,7 +151,7 @@ fn finding(out: &mut Vec<u8>, c: &ConnReport, f: &Finding) {
     int(out, c.stream);
     out.push(b'"');
     out.extend_from_slice(b",\"confidence\":");
-    string(
+    clean(
         out,
         if f.low_confidence.is_some() {
             "low"
@@ -192,20 +208,38 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// An address as its `Display` string; IPv4 (the common case) without `fmt`.
+/// An address as its `Display` string; IPv4 (the common case) without `fmt`, built on the
+/// stack and appended at once ("255.255.255.255:65535" with quotes is 23 bytes).
 fn addr(out: &mut Vec<u8>, a: &SocketAddr) {
     match a {
         SocketAddr::V4(v4) => {
-            out.push(b'"');
+            let mut buf = [0u8; 24];
+            let mut n = 0;
+            let mut put = |b: u8| {
+                if let Some(slot) = buf.get_mut(n) {
+                    *slot = b;
+                    n += 1;
+                }
+            };
+            put(b'"');
             for (i, o) in v4.ip().octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    put(b'.');
                 }
-                int(out, u64::from(o));
+                if o >= 100 {
+                    put(b'0' + o / 100);
+                }
+                if o >= 10 {
+                    put(b'0' + o / 10 % 10);
+                }
+                put(b'0' + o % 10);
             }
-            out.push(b':');
-            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
-            out.push(b'"');
+            put(b':');
+            for &d in itoa::Buffer::new().format(v4.port()).as_bytes() {
+                put(d);
+            }
+            put(b'"');
+            out.extend_from_slice(buf.get(..n).unwrap_or_default());
         }
         SocketAddr::V6(_) => shown(out, a),
     }
@@ -226,6 +260,15 @@ impl fmt::Write for Escaping<'_> {
         escaped(self.0, s.as_bytes());
         Ok(())
     }
+}
+
+/// A string known to need no escaping (the crate's own names: outcomes, severities, rule and
+/// version names), quoted without the scan. Debug builds check the claim.
+fn clean(out: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(!s.bytes().any(needs_escape), "{s:?} needs escaping");
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
@@ -301,6 +344,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn addresses_as_display_writes_them() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.100.9.99:443",
+            "1.20.199.200:8080",
+            "[::1]:443",
+            "[fe80::1%2]:22",
+        ] {
+            let Ok(a) = a.parse::<SocketAddr>() else {
+                continue;
+            };
+            let mut out = Vec::new();
+            addr(&mut out, &a);
+            assert_eq!(String::from_utf8_lossy(&out), format!("\"{a}\""));
+        }
+    }
+
+    #[test]
     fn integers_as_serde_json_writes_them() {
         for v in (0..=1_000).chain([9_999, 65_535, u64::from(u32::MAX), u64::MAX]) {
             let mut out = Vec::new();
@@ -315,7 +377,7 @@ mod tests {
 
     fn ours(c: &ConnReport, path: Option<&str>) -> Vec<u8> {
         let mut v = Vec::new();
-        assert!(write_conn(&mut v, c, path).is_ok());
+        assert!(write_conn(&mut v, c, path.map(PathJson::new).as_ref()).is_ok());
         v
     }
 

@@ -238,7 +238,11 @@ fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
 }
 
 fn lossy(b: &[u8]) -> Arc<str> {
-    Arc::from(&*String::from_utf8_lossy(b))
+    // Valid UTF-8 (nearly every name) is checked by the fast validator, not walked in chunks.
+    match std::str::from_utf8(b) {
+        Ok(s) => Arc::from(s),
+        Err(_) => Arc::from(&*String::from_utf8_lossy(b)),
+    }
 }
 
 /// An ALPN protocol name from the wire.
@@ -246,7 +250,10 @@ fn alpn_name(b: &[u8]) -> AlpnName {
     const KNOWN: [&str; 6] = ["h2", "http/1.1", "http/1.0", "h3", "h2c", "acme-tls/1"];
     match KNOWN.iter().find(|k| k.as_bytes() == b) {
         Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+        None => Cow::Owned(match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        }),
     }
 }
 
