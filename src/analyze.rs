@@ -251,6 +251,7 @@ fn settle<R>(
 }
 
 /// Decodes one frame, counting what is not TCP (fragments, unsupported links, malformed).
+#[inline(always)]
 fn decode_frame<'a>(frame: &capture::Frame<'a>, stats: &mut DecodeStats) -> Decoded<'a> {
     if frame.data.len() < frame.orig_len as usize {
         stats.snaplen_cut += 1;

@@ -79,6 +79,7 @@ pub enum Decoded<'a> {
 const MAX_TUNNEL_DEPTH: u8 = 4;
 
 /// Decodes one frame of link type `linktype`.
+#[inline]
 pub fn decode(linktype: i32, data: &[u8]) -> Decoded<'_> {
     match linktype {
         // LINKTYPE_ETHERNET
@@ -158,6 +159,9 @@ macro_rules! tcp_segment {
 /// The common case — IPv4 or IPv6 without extension headers, unfragmented, carrying a complete
 /// TCP header — sliced with etherparse's header slices (small, no copies). Anything else
 /// (extension headers, tunnels, fragments, truncation, ICMP) goes the general lax way.
+// Inlined into its callers: the segment (~110 bytes) is then built where it is returned, not
+// copied out of an `Option` (-1.9% instructions on the benchmark).
+#[inline(always)]
 fn ip_fast(data: &[u8]) -> Option<Decoded<'_>> {
     let (src_ip, dst_ip, ttl, ip_id, hdr_len, total) = match data.first()? >> 4 {
         4 => {
