@@ -169,9 +169,9 @@ struct Conn {
     rst_marks: Vec<(usize, IpMark)>,
     midstream: bool,
     reasm: [Reassembler; 2],
-    /// By data direction: the frame and time of the furthest acknowledgement of that side's
-    /// bytes (where bytes acknowledged but never captured are cited).
-    acked_at: [Option<At>; 2],
+    /// By data direction: the first acknowledgement of bytes of that side never captured
+    /// (they are cited there).
+    unseen_acked_at: [Option<At>; 2],
     tls: TlsConn,
     http: HttpConn,
     events: Events,
@@ -242,7 +242,7 @@ impl Conn {
             rst_marks: Vec::new(),
             midstream: false,
             reasm: [Reassembler::default(), Reassembler::default()],
-            acked_at: [None; 2],
+            unseen_acked_at: [None; 2],
             tls: TlsConn::with_keylog(keylog.cloned()),
             http: HttpConn::default(),
             // A typical TLS connection has 15-30 events: one allocation instead of four.
@@ -395,7 +395,7 @@ impl Conn {
             } = self;
             let mut deliver = deliver_to(other, tls, http, events, stats, time, num);
             if reasm[other].acked(seg.ack, &mut deliver)
-                && let Some(a) = self.acked_at.get_mut(other)
+                && let Some(a) = self.unseen_acked_at.get_mut(other)
             {
                 *a = Some(at);
             }
@@ -411,7 +411,7 @@ impl Conn {
         for side in 0..2 {
             let Conn {
                 reasm,
-                acked_at,
+                unseen_acked_at,
                 tls,
                 http,
                 events,
@@ -429,9 +429,16 @@ impl Conn {
                 *last_time,
                 *last_frame,
             ));
-            if let Some(len) = reasm[side].take_unseen_acked() {
-                // Cited at the acknowledgement that claimed them (Wireshark flags that frame).
-                let at = acked_at.get(side).copied().flatten().unwrap_or(At {
+            if let Some((len, first_stands)) = reasm[side].take_unseen_acked() {
+                // Cited at the first acknowledgement that claimed them (Wireshark flags that
+                // frame "ACKed unseen segment"); when bytes came up to that one later, at the
+                // connection's end.
+                let mark = unseen_acked_at
+                    .get(side)
+                    .copied()
+                    .flatten()
+                    .filter(|_| first_stands);
+                let at = mark.unwrap_or(At {
                     frame: *last_frame,
                     time: *last_time,
                 });
@@ -1080,5 +1087,64 @@ mod tests {
             e.kind,
             EventKind::Idle { secs, after_frame: 2 } if (secs - 350.0).abs() < 1e-6
         )));
+    }
+
+    // --- loss ---------------------------------------------------------------------------------
+    /// Bytes the server acknowledged that the capture never showed are declared when the
+    /// connection ends, at the first acknowledgement that claimed them (the frame Wireshark
+    /// flags "ACKed unseen segment"), not at a later duplicate or the acknowledgement of the
+    /// FIN; when the bytes that first acknowledgement claimed came after all, at the end.
+    #[test]
+    fn unseen_bytes_are_cited_at_the_acknowledgement_that_claimed_them() {
+        let ack = |mut s: TcpSegment<'static>, a: u32| {
+            s.ack = a;
+            s
+        };
+        let run = |middle: [TcpSegment<'static>; 3]| {
+            let mut t = FlowTable::default();
+            let mut done: Vec<Timeline> = Vec::new();
+            let [m5, m6, m7] = middle;
+            let pkts = [
+                seg(C, S, 1000, SYN, b""),
+                ack(seg(S, C, 5000, SYNACK, b""), 1001),
+                ack(seg(C, S, 1001, ACK, b""), 5001),
+                ack(seg(C, S, 1001, ACK, b"0123456789"), 5001),
+                m5,
+                m6,
+                m7,
+                ack(seg(C, S, 2001, TcpFlags::FIN | ACK, b""), 5001),
+                ack(seg(S, C, 5001, TcpFlags::FIN | ACK, b""), 2002),
+            ];
+            for (i, p) in pkts.iter().enumerate() {
+                t.packet(p, &frame(i as u64 + 1, i as i64), &mut |b| done.extend(b));
+            }
+            done.extend(t.finish());
+            let gaps: Vec<(u64, u64)> = done
+                .iter()
+                .flat_map(|tl| tl.events.iter())
+                .filter_map(|e| match e.kind {
+                    EventKind::Gap { bytes } => Some((e.frame, bytes)),
+                    _ => None,
+                })
+                .collect();
+            gaps
+        };
+        static HOLE: [u8; 990] = [b'y'; 990];
+        let acks = |a: u32| ack(seg(S, C, 5001, ACK, b""), a);
+        let late = |data: &'static [u8]| ack(seg(C, S, 1011, ACK, data), 5001);
+        // 5 acknowledges 1,000 bytes when 10 were seen; a late byte; a duplicate: cited at 5.
+        assert_eq!(run([acks(2001), late(b"x"), acks(2001)]), vec![(5, 989)]);
+        // The late segment fills the whole hole: nothing is missing.
+        assert_eq!(run([acks(2001), late(&HOLE), acks(2001)]), vec![]);
+        // 5 claims 10 bytes that come at 6; 7 then claims more: cited at 7.
+        assert_eq!(
+            run([acks(1021), late(b"0123456789"), acks(2001)]),
+            vec![(7, 980)]
+        );
+        // 6 claims more while 5's claim stands, then 5's bytes come: cited at the end (9).
+        assert_eq!(
+            run([acks(1021), acks(2001), late(b"0123456789")]),
+            vec![(9, 980)]
+        );
     }
 }

@@ -59,11 +59,20 @@ pub struct Reassembler {
     fin_seq: Option<u32>,
     /// The furthest the peer has acknowledged (once `next` is known).
     acked_to: Option<u32>,
+    /// The first acknowledgement beyond every byte seen at the time, while the bytes up to it
+    /// stay unseen: where the capture's loss shows (Wireshark's "ACKed unseen segment").
+    beyond: Option<u32>,
     /// The initial sequence number of the SYN that started the stream, and that of a later
-    /// SYN that disagreed with it before any byte came (SYN-ACKs retransmitted with a new
-    /// ISN, as around TCP Fast Open): the peer's acknowledgement tells which one is real.
+    /// SYN that disagreed with it before the start was settled (SYN-ACKs retransmitted with a
+    /// new ISN, as around TCP Fast Open): the peer's acknowledgement, or the first byte, tells
+    /// which one is real.
     isn: Option<u32>,
     other_isn: Option<u32>,
+    /// The start is decided: a byte came, or the peer acknowledged a SYN.
+    settled: bool,
+    /// The acknowledgement of the SYN that lost (its ISN + 1): a stray copy of it later says
+    /// nothing about this stream's bytes.
+    stale_ack: Option<u32>,
 }
 
 /// The most bytes that acknowledgements beyond everything seen may claim missing at the end:
@@ -89,14 +98,34 @@ impl Reassembler {
         if self.next.is_none() {
             self.next = Some(isn.wrapping_add(1));
             self.isn = Some(isn);
-        } else if self.isn.is_some_and(|i| i != isn) && self.untouched() {
+        } else if !self.settled && self.isn.is_some_and(|i| i != isn) {
             self.other_isn = Some(isn);
         }
     }
 
-    /// No byte delivered or buffered since the SYN.
-    fn untouched(&self) -> bool {
-        self.pending.is_empty() && self.isn.map(|i| i.wrapping_add(1)) == self.next
+    /// The stream starts after `isn` after all (the peer acknowledged that SYN, or its first
+    /// byte came): nothing was delivered yet, so nothing else changes.
+    fn rebase(&mut self, isn: u32) {
+        self.stale_ack = self.isn.map(|i| i.wrapping_add(1));
+        self.isn = Some(isn);
+        self.next = Some(isn.wrapping_add(1));
+        self.acked_to = None;
+        self.beyond = None;
+    }
+
+    /// The first byte of the stream: if it follows the other SYN's ISN, that SYN was the real
+    /// one. Either way the start is settled.
+    #[cold]
+    fn settle_on_data(&mut self, seq: u32) {
+        if let Some(other) = self.other_isn
+            && other.wrapping_add(1) == seq
+        {
+            self.rebase(other);
+        } else {
+            self.stale_ack = self.other_isn.map(|i| i.wrapping_add(1));
+        }
+        self.settled = true;
+        self.other_isn = None;
     }
 
     /// Records the FIN's position; returns false if this FIN was seen before.
@@ -112,6 +141,7 @@ impl Reassembler {
     pub fn start_midstream(&mut self, seq: u32) -> bool {
         if self.next.is_none() {
             self.next = Some(seq);
+            self.settled = true;
             true
         } else {
             false
@@ -129,6 +159,9 @@ impl Reassembler {
     ) -> SegmentKind {
         if wire_len == 0 {
             return SegmentKind::Empty;
+        }
+        if !self.settled {
+            self.settle_on_data(seq);
         }
         let next = match self.next {
             Some(n) => n,
@@ -279,35 +312,77 @@ impl Reassembler {
 
     /// The peer acknowledged up to `ack`: bytes before it that we never saw were lost by the
     /// capture, not the network. Declares holes up to the acknowledged point.
-    /// Returns whether `ack` is the furthest acknowledgement yet (the caller keeps its frame:
-    /// bytes acknowledged but never seen are cited at the acknowledgement that claimed them).
+    /// Says whether `ack` is the first acknowledgement of bytes never seen (the caller keeps
+    /// its frame: such bytes are cited there, see [`Self::take_unseen_acked`]).
     pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) -> bool {
-        let Some(mut next) = self.next else {
+        if self.next.is_none() {
             return false;
-        };
-        if let Some(other) = self.other_isn
-            && other.wrapping_add(1) == ack
-            && self.untouched()
-        {
-            // The peer acknowledged the other SYN: the stream starts there.
-            self.isn = Some(other);
-            self.other_isn = None;
-            self.next = Some(ack);
-            next = ack;
+        }
+        if !self.settled {
+            self.settle_on_ack(ack);
+        }
+        if self.stale_ack == Some(ack) {
+            return false;
         }
         let furthest = self.acked_to.is_none_or(|a| diff(ack, a) > 0);
         if furthest {
             self.acked_to = Some(ack);
         }
-        let limit = self.data_acked(ack);
-        while let Some(first) = self.pending.first() {
+        if !self.pending.is_empty() {
+            self.skip_acked_holes(self.data_acked(ack), deliver);
+        }
+        // Only a furthest acknowledgement can be the first beyond every byte seen (an earlier
+        // one reached at least as far, and its claim stands or was met).
+        furthest
+            && self
+                .next
+                .is_some_and(|next| diff(ack, next) > 0 && self.first_beyond(ack, next))
+    }
+
+    /// Before the start is settled: an acknowledgement of the other SYN re-bases the stream on
+    /// it; one of this SYN settles it as it is.
+    #[cold]
+    fn settle_on_ack(&mut self, ack: u32) {
+        if let Some(other) = self.other_isn
+            && other.wrapping_add(1) == ack
+        {
+            // The peer acknowledged the other SYN: the stream starts there.
+            self.rebase(other);
+            self.settled = true;
+            self.other_isn = None;
+        } else if self.isn.is_none_or(|i| i.wrapping_add(1) == ack) {
+            self.settled = true;
+            self.stale_ack = self.other_isn.map(|i| i.wrapping_add(1));
+            self.other_isn = None;
+        }
+    }
+
+    /// Holes before buffered segments that the peer acknowledged past: lost by the capture.
+    #[cold]
+    fn skip_acked_holes(&mut self, limit: u32, deliver: &mut dyn FnMut(Chunk<'_>)) {
+        while let (Some(next), Some(first)) = (self.next, self.pending.first()) {
             if diff(first.seq, next) > 0 && diff(limit, first.seq) >= 0 {
                 self.skip_first_hole(deliver);
             } else {
                 break;
             }
         }
-        furthest
+    }
+
+    /// `ack` goes beyond every byte seen (up to `next`): the first such acknowledgement unless
+    /// an earlier one's claim still stands.
+    #[cold]
+    fn first_beyond(&mut self, ack: u32, next: u32) -> bool {
+        // (The acknowledgement of a FIN seen goes one past the bytes: not beyond them.)
+        if diff(self.data_acked(ack), next) <= 0
+            || self
+                .beyond
+                .is_some_and(|b| diff(self.data_acked(b), next) > 0)
+        {
+            return false;
+        }
+        self.beyond = Some(ack);
+        true
     }
 
     /// The end of the data an acknowledgement up to `ack` covers: the FIN's own sequence number,
@@ -331,15 +406,22 @@ impl Reassembler {
     /// the peer did not), declared as a gap of that many bytes. Declared only now, when no
     /// late segment can fill them any more: captures often show an acknowledgement before the
     /// segment it acknowledges.
-    pub fn take_unseen_acked(&mut self) -> Option<u64> {
+    ///
+    /// Returns their count, and whether the first acknowledgement of bytes never seen (the one
+    /// [`Self::acked`] reported) still stands for them: if bytes came up to it later, a later
+    /// acknowledgement claimed the rest.
+    pub fn take_unseen_acked(&mut self) -> Option<(u64, bool)> {
         let (Some(next), Some(acked)) = (self.next, self.acked_to) else {
             return None;
         };
         // (A FIN the capture lost counts as one byte.)
         let unseen = diff(self.data_acked(acked), next);
         if unseen > 0 && unseen <= MAX_UNSEEN_ACKED {
+            let first_stands = self
+                .beyond
+                .is_some_and(|b| diff(self.data_acked(b), next) > 0);
             self.next = Some(next.wrapping_add(unseen as u32));
-            Some(unseen as u64)
+            Some((unseen as u64, first_stands))
         } else {
             None
         }
@@ -399,8 +481,11 @@ mod tests {
     fn flushed(r: &mut Reassembler) -> Vec<String> {
         let mut got = Vec::new();
         r.flush_all(&mut |c| got.push(format!("{c:?}")));
-        if let Some(len) = r.take_unseen_acked() {
-            got.push(format!("unseen {len}"));
+        if let Some((len, first_stands)) = r.take_unseen_acked() {
+            got.push(format!(
+                "unseen {len}{}",
+                if first_stands { "" } else { " late" }
+            ));
         }
         got
     }
@@ -413,17 +498,36 @@ mod tests {
         let mut r = Reassembler::default();
         r.syn(0);
         run(&mut r, 1, b"ab", 1);
+        assert!(!r.acked(3, &mut |_| {}));
         assert!(r.acked(103, &mut |_| panic!("nothing is declared before the end")));
-        assert!(!r.acked(50, &mut |_| {}), "not the furthest");
-        assert_eq!(flushed(&mut r), vec!["unseen 100"]);
-        assert_eq!(r.next_seq(), Some(103));
+        // Further still, and behind: neither is the first acknowledgement of unseen bytes.
+        assert!(!r.acked(150, &mut |_| {}));
+        assert!(!r.acked(50, &mut |_| {}));
+        assert_eq!(flushed(&mut r), vec!["unseen 147"]);
+        assert_eq!(r.next_seq(), Some(150));
 
         // The acknowledged segment shows up after its ACK: nothing is missing.
         let mut r = Reassembler::default();
         r.syn(0);
-        r.acked(3, &mut |_| {});
+        assert!(r.acked(3, &mut |_| {}));
         run(&mut r, 1, b"ab", 2);
         assert!(flushed(&mut r).is_empty());
+
+        // The bytes the first such ACK claimed came later, a later ACK's did not: that later
+        // one is the first acknowledgement of the bytes still missing, or (acknowledged while
+        // the first still stood) the furthest is cited.
+        let mut r = Reassembler::default();
+        r.syn(0);
+        assert!(r.acked(3, &mut |_| {}));
+        run(&mut r, 1, b"ab", 2);
+        assert!(r.acked(10, &mut |_| {}));
+        assert_eq!(flushed(&mut r), vec!["unseen 7"]);
+        let mut r = Reassembler::default();
+        r.syn(0);
+        assert!(r.acked(3, &mut |_| {}));
+        assert!(!r.acked(10, &mut |_| {}));
+        run(&mut r, 1, b"ab", 2);
+        assert_eq!(flushed(&mut r), vec!["unseen 7 late"]);
 
         // Data then FIN, both acknowledged: nothing is missing; a lost FIN counts one.
         let mut r = Reassembler::default();
@@ -449,17 +553,41 @@ mod tests {
     }
 
     /// Two SYNs with different ISNs before any byte (retransmitted SYN-ACKs that disagree):
-    /// the one the peer acknowledges starts the stream, whichever came last.
+    /// the one the peer acknowledges, or the one the first byte follows, starts the stream,
+    /// whichever SYN came last; once settled, later SYNs and stray acknowledgements change
+    /// nothing, and what was acknowledged of the other numbering is forgotten.
     #[test]
     fn the_acknowledged_isn_wins() {
         let mut r = Reassembler::default();
         r.syn(1000);
         r.syn(50);
         r.syn(1000);
-        assert!(r.acked(51, &mut |_| {}));
+        assert!(r.acked(1001 + 50, &mut |_| {}));
+        assert!(!r.acked(51, &mut |_| {}));
+        // A retransmitted SYN of the old numbering and an acknowledgement of it: settled,
+        // and that acknowledgement says nothing of this stream.
         r.syn(1000);
+        assert!(!r.acked(1001, &mut |_| {}));
         assert_eq!(run(&mut r, 51, b"ab", 2).1, vec!["ab@2"]);
         assert!(flushed(&mut r).is_empty());
+
+        // The peer acknowledged the first SYN: a later one with another ISN is ignored.
+        let mut r = Reassembler::default();
+        r.syn(1000);
+        r.acked(1001, &mut |_| {});
+        r.syn(50);
+        r.acked(51, &mut |_| {});
+        assert_eq!(r.next_seq(), Some(1001));
+        assert!(flushed(&mut r).is_empty());
+
+        // The first byte follows the other SYN (before any acknowledgement): it starts there.
+        let mut r = Reassembler::default();
+        r.syn(1000);
+        r.syn(5000);
+        assert_eq!(run(&mut r, 5001, b"ab", 1).1, vec!["ab@1"]);
+        r.acked(5003, &mut |_| {});
+        assert!(flushed(&mut r).is_empty());
+
         // Once a byte came, a disagreeing SYN changes nothing.
         let mut r = Reassembler::default();
         r.syn(1000);

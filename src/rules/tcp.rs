@@ -439,12 +439,14 @@ pub fn worth_reporting_incomplete(t: &Timeline) -> bool {
 }
 
 pub fn capture_incomplete(t: &Timeline, reason: &str) -> Finding {
-    // Where the capture shows the loss (the first gap: the segment after it, or the
-    // acknowledgement of bytes never captured); else where the connection starts.
+    // Where the capture first shows a loss (a gap's frame: the segment after the hole, or the
+    // acknowledgement of bytes never captured, declared when the connection ends but cited at
+    // its own earlier frame); else where the connection starts.
     let first: Vec<&Event> = t
         .events
         .iter()
-        .find(|e| matches!(e.kind, EventKind::Gap { .. }))
+        .filter(|e| matches!(e.kind, EventKind::Gap { .. }))
+        .min_by_key(|e| e.frame)
         .or(t.events.first())
         .into_iter()
         .collect();
