@@ -190,11 +190,15 @@ impl Reassembler {
                     deliver(Chunk::Gap { len: hole as u64 });
                     self.next = Some(seq);
                     self.deliver_in_order(seq, payload, wire_len, frame, deliver);
-                } else if hole + i64::from(wire_len) > 0 {
-                    // A buffered segment reached past this one's start.
-                    self.deliver_overlapping(now, hole, payload, wire_len, frame, deliver);
+                    return SegmentKind::OutOfOrder;
                 }
-                return SegmentKind::OutOfOrder;
+                if hole + i64::from(wire_len) <= 0 {
+                    // The buffered segments already held every byte of this one.
+                    return SegmentKind::Retransmission;
+                }
+                // A buffered segment reached past this one's start.
+                self.deliver_overlapping(now, hole, payload, wire_len, frame, deliver);
+                return SegmentKind::InOrder;
             }
             self.buffer(seq, payload, wire_len, frame);
             if self.pending.len() > MAX_PENDING_SEGMENTS || self.pending_bytes > MAX_PENDING_BYTES {
@@ -618,6 +622,30 @@ mod tests {
             ]
         );
         assert_eq!(r.next_seq(), Some(far + 1));
+
+        // Buffered bytes that reach past the far segment's start (a 64 KiB segment buffered
+        // just inside the limit): the overlap is trimmed, or the far one was all seen before.
+        static BIG: [u8; 4000] = [b'b'; 4000];
+        let big: &'static [u8] = &BIG;
+        let edge = 1 + MAX_AHEAD as u32 - 100;
+        for (far, len, want) in [
+            (1 + MAX_AHEAD as u32 + 1000, 4000u32, SegmentKind::InOrder),
+            (
+                1 + MAX_AHEAD as u32 + 1000,
+                2000,
+                SegmentKind::Retransmission,
+            ),
+        ] {
+            let mut r = Reassembler::default();
+            r.syn(0);
+            run(&mut r, edge, big, 1);
+            let data = big.get(..len as usize).unwrap_or_default();
+            let (kind, got) = run(&mut r, far, data, 2);
+            assert_eq!(kind, want, "{len}");
+            let end = far.max(edge + 4000);
+            assert_eq!(r.next_seq(), Some(end.max(far + len)), "{len}");
+            assert_eq!(got.first().map(String::as_str), Some("gap4194204"));
+        }
     }
 
     #[test]
