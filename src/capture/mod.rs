@@ -525,7 +525,7 @@ fn read_mapped_pcap<'m>(
     use pcap_parser::pcap::{
         parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
     };
-    let (mut rem, header) = parse_pcap_header(data).map_err(|_| CaptureError {
+    let (rem, header) = parse_pcap_header(data).map_err(|_| CaptureError {
         path: path.to_path_buf(),
         offset: 0,
         reason: "damaged pcap file header".into(),
@@ -533,47 +533,87 @@ fn read_mapped_pcap<'m>(
     summary.format = Some(Format::Pcap);
     let lt = header.network.0;
     summary.link_types.push(lt);
-    let units: u64 = if header.is_nanosecond_precision() {
-        1_000_000_000
+    // Nanoseconds per unit of the fraction: a multiplication per packet, not a division.
+    let nanos_per_unit: u64 = if header.is_nanosecond_precision() {
+        1
     } else {
-        1_000_000
+        1_000
     };
-    let parse = if header.is_modified_format() {
-        parse_pcap_frame_modified
+    // One loop per record layout, each with its parser inlined (not called through a pointer).
+    let walk = PcapWalk {
+        data,
+        linktype: lt,
+        nanos_per_unit,
+    };
+    if header.is_modified_format() {
+        walk.run(rem, parse_pcap_frame_modified, pages, summary, on_frame);
     } else if header.is_bigendian() {
-        parse_pcap_frame_be
+        walk.run(rem, parse_pcap_frame_be, pages, summary, on_frame);
     } else {
-        parse_pcap_frame
-    };
-    let mut frame_no = 0u64;
-    while !rem.is_empty() {
-        let offset = (data.len() - rem.len()) as u64;
-        pages.at(offset as usize);
-        match parse(rem) {
-            Ok((next, b)) => {
-                frame_no += 1;
-                summary.packets += 1;
-                summary.bytes += b.data.len() as u64;
-                on_frame(&Frame {
-                    number: frame_no,
-                    time: ts_from_parts(i64::from(b.ts_sec), u64::from(b.ts_usec), units),
-                    linktype: lt,
-                    data: b.data,
-                    orig_len: b.origlen,
-                });
-                rem = next;
-            }
-            Err(pcap_parser::nom::Err::Incomplete(_)) => {
-                summary.warnings.push(CaptureWarning::truncated(offset));
-                break;
-            }
-            Err(_) => {
-                summary.warnings.push(CaptureWarning::damaged(offset, None));
-                break;
+        walk.run(rem, parse_pcap_frame, pages, summary, on_frame);
+    }
+    Ok(())
+}
+
+/// The record loop of a mapped classic pcap file.
+struct PcapWalk<'m> {
+    data: &'m [u8],
+    linktype: i32,
+    nanos_per_unit: u64,
+}
+
+impl<'m> PcapWalk<'m> {
+    #[inline(always)]
+    fn run<P>(
+        &self,
+        mut rem: &'m [u8],
+        parse: P,
+        pages: &mut PageRelease<'m, '_>,
+        summary: &mut CaptureSummary,
+        on_frame: &mut impl FnMut(&Frame<'m>),
+    ) where
+        P: Fn(
+            &'m [u8],
+        ) -> pcap_parser::nom::IResult<
+            &'m [u8],
+            pcap_parser::LegacyPcapBlock<'m>,
+            PcapError<&'m [u8]>,
+        >,
+    {
+        let mut frame_no = 0u64;
+        while !rem.is_empty() {
+            let offset = (self.data.len() - rem.len()) as u64;
+            pages.at(offset as usize);
+            match parse(rem) {
+                Ok((next, b)) => {
+                    frame_no += 1;
+                    summary.packets += 1;
+                    summary.bytes += b.data.len() as u64;
+                    let nanos = u64::from(b.ts_usec).saturating_mul(self.nanos_per_unit);
+                    on_frame(&Frame {
+                        number: frame_no,
+                        time: Timestamp(
+                            i64::from(b.ts_sec)
+                                .saturating_mul(1_000_000_000)
+                                .saturating_add(nanos as i64),
+                        ),
+                        linktype: self.linktype,
+                        data: b.data,
+                        orig_len: b.origlen,
+                    });
+                    rem = next;
+                }
+                Err(pcap_parser::nom::Err::Incomplete(_)) => {
+                    summary.warnings.push(CaptureWarning::truncated(offset));
+                    break;
+                }
+                Err(_) => {
+                    summary.warnings.push(CaptureWarning::damaged(offset, None));
+                    break;
+                }
             }
         }
     }
-    Ok(())
 }
 
 /// What a pcapng reader carries from block to block: the section's interfaces and the frame
