@@ -674,15 +674,7 @@ impl NgState {
                     return;
                 };
                 let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                let secs = raw / ifc.units_per_sec;
-                let frac = raw % ifc.units_per_sec;
-                let time = ts_from_parts(
-                    i64::try_from(secs)
-                        .unwrap_or(i64::MAX / 2_000_000_000)
-                        .saturating_add(ifc.offset_secs),
-                    frac,
-                    ifc.units_per_sec,
-                );
+                let time = ticks_to_time(raw, ifc.units_per_sec, ifc.offset_secs);
                 let caplen = (epb.caplen as usize).min(epb.data.len());
                 let data: &'a [u8] = epb.data.get(..caplen).unwrap_or(epb.data);
                 summary.packets += 1;
@@ -848,6 +840,32 @@ fn describe(e: &PcapError<&[u8]>) -> String {
     }
 }
 
+/// A pcapng timestamp (`raw` ticks of `1 / units_per_sec` s, plus the interface's offset).
+/// Microseconds and nanoseconds (nearly every capture) divide by constants, which compile to
+/// multiplications; other resolutions take the general path.
+#[inline]
+fn ticks_to_time(raw: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
+    let (secs, nanos) = match units_per_sec {
+        1_000_000 => (raw / 1_000_000, (raw % 1_000_000) * 1_000),
+        1_000_000_000 => (raw / 1_000_000_000, raw % 1_000_000_000),
+        units => {
+            let units = units.max(1);
+            let frac = raw % units;
+            (
+                raw / units,
+                (u128::from(frac) * 1_000_000_000u128 / u128::from(units)) as u64,
+            )
+        }
+    };
+    let secs = i64::try_from(secs)
+        .unwrap_or(i64::MAX / 2_000_000_000)
+        .saturating_add(offset_secs);
+    Timestamp(
+        secs.saturating_mul(1_000_000_000)
+            .saturating_add(nanos as i64),
+    )
+}
+
 fn ts_from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Timestamp {
     let nanos = (u128::from(frac) * 1_000_000_000u128 / u128::from(units_per_sec.max(1))) as i64;
     Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
@@ -945,6 +963,27 @@ mod tests {
             Timestamp(1_500_000_000)
         );
         assert_eq!(ts_from_parts(1, 5, 10), Timestamp(1_500_000_000));
+        // pcapng ticks: the constant-divisor paths give what the general formula gives.
+        let general = |raw: u64, units: u64, offset: i64| {
+            ts_from_parts(
+                i64::try_from(raw / units)
+                    .unwrap_or(i64::MAX / 2_000_000_000)
+                    .saturating_add(offset),
+                raw % units,
+                units,
+            )
+        };
+        for units in [1_000_000, 1_000_000_000, 1_000, 1 << 20, 7] {
+            for raw in [0, 1, 999_999, 1_000_000, 1_704_067_200_123_456, u64::MAX] {
+                for offset in [0, -5, i64::MAX] {
+                    assert_eq!(
+                        ticks_to_time(raw, units, offset),
+                        general(raw, units, offset),
+                        "{raw} {units} {offset}"
+                    );
+                }
+            }
+        }
         // 2^-20 units
         assert_eq!(ts_from_parts(0, 1 << 19, 1 << 20), Timestamp(500_000_000));
     }
