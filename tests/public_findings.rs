@@ -10,7 +10,7 @@
 //! When `../shared` is absent the test prints a notice and passes.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tlsdiag::analyze::analyze_collect;
 
@@ -90,22 +90,30 @@ const PINNED: &[(&str, u64, &str, &str)] = &[
     ("zeek__testing_btest_Traces_tunnels_gtp_gtp6_gtp_0x32.pcap", 0, "insecure_renegotiation", "warning"),
 ];
 
-#[test]
-fn catalogue_on_public_captures_is_pinned() {
+/// Every path in `../shared/captures/public/`, sorted; `None` (after a notice) when it is absent.
+fn public_paths(test: &str) -> Option<Vec<PathBuf>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public");
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        eprintln!("notice: ../shared/captures/public not found; pinned-findings test skipped");
+        eprintln!("notice: ../shared/captures/public not found; {test} skipped");
+        return None;
+    };
+    let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    Some(paths)
+}
+
+#[test]
+fn catalogue_on_public_captures_is_pinned() {
+    let Some(paths) = public_paths("pinned-findings test") else {
         return;
     };
-    let mut files: Vec<_> = rd
-        .flatten()
-        .map(|e| e.path())
+    let files: Vec<_> = paths
+        .into_iter()
         .filter(|p| {
             let n = p.to_string_lossy();
             n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".pcap.gz")
         })
         .collect();
-    files.sort();
     assert!(!files.is_empty());
     let mut got = BTreeSet::new();
     for f in &files {
@@ -159,14 +167,10 @@ fn catalogue_on_public_captures_is_pinned() {
 /// captured" names that acknowledgement's frame (the truth files hold tshark's expert info).
 #[test]
 fn capture_incomplete_cites_the_acknowledgement_of_unseen_bytes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        eprintln!("notice: ../shared/captures/public not found; test skipped");
+    let Some(paths) = public_paths("ACKed-unseen citation test") else {
         return;
     };
     let mut checked = 0;
-    let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    paths.sort();
     for truth_path in paths {
         let name = truth_path.to_string_lossy().to_string();
         let Some(capture) = name.strip_suffix(".truth.json") else {

@@ -178,8 +178,9 @@ struct Conn {
     stats: [DirStats; 2],
 }
 
-/// [`IDLE_EVENT_SECS`] in nanoseconds (a silence this long or longer is worth the division).
-const IDLE_EVENT_NANOS: i64 = IDLE_EVENT_SECS as i64 * 1_000_000_000;
+/// [`IDLE_EVENT_SECS`] in nanoseconds: compared per packet without a float division (for a
+/// whole number of nanoseconds the two comparisons agree).
+const IDLE_EVENT_NANOS: i64 = (IDLE_EVENT_SECS * 1e9) as i64;
 
 /// Feeds reassembled chunks of `side` into TLS and records gaps.
 fn deliver_to(
@@ -286,21 +287,17 @@ impl Conn {
                 .is_some_and(|n| seg.seq == n.wrapping_sub(1));
         if !keepalive {
             if let Some((last_frame, last_time)) = self.activity
-                // In nanoseconds first: a float division per packet otherwise.
                 && time.0.saturating_sub(last_time.0) >= IDLE_EVENT_NANOS
             {
-                let secs = time.secs_since(last_time);
-                if secs >= IDLE_EVENT_SECS {
-                    self.events.push(
-                        side,
-                        num,
-                        time,
-                        EventKind::Idle {
-                            secs,
-                            after_frame: last_frame,
-                        },
-                    );
-                }
+                self.events.push(
+                    side,
+                    num,
+                    time,
+                    EventKind::Idle {
+                        secs: time.secs_since(last_time),
+                        after_frame: last_frame,
+                    },
+                );
             }
             self.activity = Some((num, time));
         }

@@ -113,19 +113,26 @@ impl Reassembler {
         self.beyond = None;
     }
 
+    /// The start is decided: on the other SYN's ISN when `other_wins`, else on this one; the
+    /// acknowledgement of the SYN that lost is stale from now on.
+    fn settle(&mut self, other_wins: bool) {
+        match self.other_isn.take() {
+            Some(other) if other_wins => self.rebase(other),
+            lost => self.stale_ack = lost.map(|i| i.wrapping_add(1)),
+        }
+        self.settled = true;
+    }
+
+    /// Whether `seq` is the first sequence number after the other SYN's ISN.
+    fn follows_other(&self, seq: u32) -> bool {
+        self.other_isn.is_some_and(|o| o.wrapping_add(1) == seq)
+    }
+
     /// The first byte of the stream: if it follows the other SYN's ISN, that SYN was the real
     /// one. Either way the start is settled.
     #[cold]
     fn settle_on_data(&mut self, seq: u32) {
-        if let Some(other) = self.other_isn
-            && other.wrapping_add(1) == seq
-        {
-            self.rebase(other);
-        } else {
-            self.stale_ack = self.other_isn.map(|i| i.wrapping_add(1));
-        }
-        self.settled = true;
-        self.other_isn = None;
+        self.settle(self.follows_other(seq));
     }
 
     /// Records the FIN's position; returns false if this FIN was seen before.
@@ -316,6 +323,7 @@ impl Reassembler {
 
     /// The peer acknowledged up to `ack`: bytes before it that we never saw were lost by the
     /// capture, not the network. Declares holes up to the acknowledged point.
+    ///
     /// Says whether `ack` is the first acknowledgement of bytes never seen (the caller keeps
     /// its frame: such bytes are cited there, see [`Self::take_unseen_acked`]).
     pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) -> bool {
@@ -347,17 +355,10 @@ impl Reassembler {
     /// it; one of this SYN settles it as it is.
     #[cold]
     fn settle_on_ack(&mut self, ack: u32) {
-        if let Some(other) = self.other_isn
-            && other.wrapping_add(1) == ack
-        {
-            // The peer acknowledged the other SYN: the stream starts there.
-            self.rebase(other);
-            self.settled = true;
-            self.other_isn = None;
+        if self.follows_other(ack) {
+            self.settle(true);
         } else if self.isn.is_none_or(|i| i.wrapping_add(1) == ack) {
-            self.settled = true;
-            self.stale_ack = self.other_isn.map(|i| i.wrapping_add(1));
-            self.other_isn = None;
+            self.settle(false);
         }
     }
 
