@@ -58,8 +58,9 @@ pub struct Options {
     /// one of `jobs - 1` workers, or the reader itself when every worker has a backlog. Which
     /// thread owns a connection never changes what is reported. Sweeps are decided by the
     /// reader on the capture's clock and the connections finalised at a sweep are merged in
-    /// stream order, so the output is byte-identical to one thread. Other inputs (gzip, stdin)
-    /// use one thread.
+    /// stream order, so the output is byte-identical to one thread. The first worker runs on
+    /// the calling thread, which also merges, so `jobs` threads in all. Other inputs (gzip,
+    /// stdin) use one thread.
     pub jobs: usize,
     /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS with. Without one, a key log beside the
     /// capture (`trace.keylog` for `trace.pcap`, or `trace.pcap.keylog`) is used if present.
@@ -372,9 +373,82 @@ struct FromWorker<R> {
     late_packets: u64,
 }
 
+/// Where a worker's finalised connections go.
+trait Deliver<R> {
+    /// Hands over one sweep's part; false when nobody takes them any more (the worker stops).
+    fn deliver(&mut self, part: FromWorker<R>) -> bool;
+    /// Called before the worker waits for its next message.
+    fn between(&mut self) {}
+}
+
+/// A worker on its own thread sends its parts to the merging thread.
+impl<R> Deliver<R> for mpsc::Sender<FromWorker<R>> {
+    fn deliver(&mut self, part: FromWorker<R>) -> bool {
+        self.send(part).is_ok()
+    }
+}
+
+/// Sweeps' parts put together in sweep order: a sweep's batch is complete (and emitted, in
+/// stream order) once the reader and every worker have delivered their part of it.
+struct Merger<'e, R> {
+    parts: usize,
+    waiting: BTreeMap<u64, (usize, Vec<Item<R>>)>,
+    next: u64,
+    late_packets: u64,
+    emit: &'e mut dyn FnMut(Vec<Item<R>>),
+}
+
+impl<R> Merger<'_, R> {
+    fn add(&mut self, part: FromWorker<R>) {
+        self.late_packets += part.late_packets;
+        let slot = self.waiting.entry(part.epoch).or_default();
+        slot.0 += 1;
+        // The first part is taken as it is; each part is in stream order, so the sort below
+        // only merges runs.
+        if slot.1.is_empty() {
+            slot.1 = part.batch;
+        } else {
+            slot.1.extend(part.batch);
+        }
+        while self
+            .waiting
+            .get(&self.next)
+            .is_some_and(|(n, _)| *n == self.parts)
+        {
+            if let Some((_, mut batch)) = self.waiting.remove(&self.next) {
+                batch.sort_by_key(Item::stream);
+                if !batch.is_empty() {
+                    (self.emit)(batch);
+                }
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// The worker that runs on the calling thread merges: its own parts go straight in, and the
+/// other threads' parts are taken in between its messages (the sink is this thread's).
+struct MergeHere<'e, R> {
+    merger: Merger<'e, R>,
+    others: mpsc::Receiver<FromWorker<R>>,
+}
+
+impl<R> Deliver<R> for MergeHere<'_, R> {
+    fn deliver(&mut self, part: FromWorker<R>) -> bool {
+        self.merger.add(part);
+        true
+    }
+
+    fn between(&mut self) {
+        while let Ok(part) = self.others.try_recv() {
+            self.merger.add(part);
+        }
+    }
+}
+
 fn worker<'m, R>(
     rx: mpsc::Receiver<ToWorker<'m>>,
-    tx: mpsc::Sender<FromWorker<R>>,
+    out: &mut dyn Deliver<R>,
     spare: mpsc::Sender<Vec<Numbered<'m>>>,
     progress: &Progress,
     keylog: Option<Arc<KeyLog>>,
@@ -384,8 +458,19 @@ fn worker<'m, R>(
     // Never fed: a rule that reads it marks its connection for the merging thread.
     let empty = Context::default();
     let check = |batch: Vec<Timeline>| prechecked(batch, &empty, render);
-    for msg in rx {
-        let out = match msg {
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(msg) => msg,
+            Err(mpsc::TryRecvError::Empty) => {
+                out.between();
+                match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return,
+                }
+            }
+            Err(mpsc::TryRecvError::Disconnected) => return,
+        };
+        let part = match msg {
             ToWorker::Packets(mut list, sent_at) => {
                 for (i, p) in list.iter().enumerate() {
                     if let Some(ahead) = list.get(i + PREFETCH_AHEAD) {
@@ -411,9 +496,10 @@ fn worker<'m, R>(
                 late_packets: conns.late_packets,
             },
         };
-        if tx.send(out).is_err() {
+        if !out.deliver(part) {
             return;
         }
+        out.between();
     }
 }
 
@@ -520,8 +606,10 @@ fn worker_died() -> ! {
 }
 
 /// A reader thread numbers and dispatches (and tracks the new flows itself while every worker
-/// is busy, see [`choose_owner`]); `jobs - 1` workers track, check and render; this thread
-/// merges each sweep's batches in stream order and settles what needs other connections.
+/// is busy, see [`choose_owner`]); `jobs - 1` workers track, check and render, the first of
+/// them on this thread, which between its own messages merges each sweep's batches in stream
+/// order and settles what needs other connections. (A merging thread of its own, a third busy
+/// thread on two cores, kept preempting the other two: see docs/performance.md.)
 fn parallel<R: Send>(
     path: &Path,
     map: &memmap2::Mmap,
@@ -539,16 +627,26 @@ fn parallel<R: Send>(
         let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<Numbered<'_>>>();
         let mut to_workers = Vec::with_capacity(workers);
+        // Worker 0 runs on this thread (below), the others on their own.
+        let mut here = None;
         for p in progress {
             let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
-            let mtx = merge_tx.clone();
-            let keys = keylog.clone();
             let back = spare_tx.clone();
-            s.spawn(move || worker(rx, mtx, back, p, keys, render));
+            if here.is_none() {
+                here = Some((rx, back, p));
+            } else {
+                let mut mtx = merge_tx.clone();
+                let keys = keylog.clone();
+                s.spawn(move || worker(rx, &mut mtx, back, p, keys, render));
+            }
             to_workers.push(tx);
         }
         drop(spare_tx);
+        let reader_keylog = keylog.clone();
+        let reader_merge = merge_tx.clone();
         let reader = s.spawn(move || {
+            let keylog = reader_keylog;
+            let merge_tx = reader_merge;
             let mut numbering = Numbering::default();
             let mut clock = SweepClock::default();
             let mut stats = DecodeStats::default();
@@ -613,26 +711,25 @@ fn parallel<R: Send>(
             });
             summary.map(|summary| (summary, stats, numbering.streams()))
         });
-        // Merge: a sweep's batch is complete once the reader and every worker have delivered it.
-        let parts = workers + 1;
-        let mut waiting: BTreeMap<u64, (usize, Vec<Item<R>>)> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut late_packets = 0u64;
-        for msg in merge_rx {
-            late_packets += msg.late_packets;
-            let slot = waiting.entry(msg.epoch).or_default();
-            slot.0 += 1;
-            slot.1.extend(msg.batch);
-            while waiting.get(&next).is_some_and(|(n, _)| *n == parts) {
-                if let Some((_, mut batch)) = waiting.remove(&next) {
-                    batch.sort_by_key(Item::stream);
-                    if !batch.is_empty() {
-                        emit(batch);
-                    }
-                }
-                next += 1;
-            }
+        let mut merge = MergeHere {
+            merger: Merger {
+                parts: workers + 1,
+                waiting: BTreeMap::new(),
+                next: 0,
+                late_packets: 0,
+                emit,
+            },
+            others: merge_rx,
+        };
+        if let Some((rx, back, p)) = here {
+            worker(rx, &mut merge, back, p, keylog, render);
         }
+        // The other threads' last parts (the channel closes when all of them are done).
+        drop(merge_tx);
+        for part in merge.others.iter() {
+            merge.merger.add(part);
+        }
+        let late_packets = merge.merger.late_packets;
         let (summary, stats, streams) = match reader.join() {
             Ok(r) => r?,
             Err(p) => std::panic::resume_unwind(p),

@@ -60,7 +60,7 @@ pub enum Command {
         fail_on: FailOn,
         /// Threads for one file: a reader numbers the packets and N-1 workers own the
         /// connections, check and render them (the reader takes new connections itself while
-        /// every worker has a backlog); the calling thread merges and writes. The output is
+        /// every worker has a backlog); the first worker also merges and writes. The output is
         /// identical whatever N. Applies to uncompressed pcap and pcapng files (gzip and stdin
         /// are read by one thread). More than 256 counts as 256.
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]

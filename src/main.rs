@@ -8,8 +8,8 @@ use clap::Parser;
 /// small objects (its hellos, findings, report strings) are allocated while it runs and freed
 /// with hundreds of others when a sweep finalises them; glibc's per-thread cache holds 7 per
 /// size, so the rest went through its shared bins and their consolidation (~12% of the
-/// one-thread samples on the 1 GiB benchmark), and with --jobs the merging thread frees what
-/// the workers allocated.
+/// one-thread samples on the 1 GiB benchmark), and with --jobs the merging worker frees what
+/// the other threads allocated.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

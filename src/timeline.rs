@@ -412,7 +412,7 @@ const EVENT_LIST_MAX_KEPT: usize = 4 * EVENT_LIST_CAPACITY;
 
 thread_local! {
     /// Lists given back on this thread; `None` until the thread takes one (a thread that only
-    /// drops timelines, such as `--jobs`' merging thread, keeps none).
+    /// drops timelines keeps none).
     static EVENT_LISTS: std::cell::RefCell<Option<Vec<Vec<Event>>>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -785,7 +785,7 @@ mod tests {
         drop(timeline(Vec::with_capacity(EVENT_LIST_MAX_KEPT + 1)));
         let fresh = event_list();
         assert_eq!(fresh.capacity(), EVENT_LIST_CAPACITY);
-        // A thread that never takes a list (the merging thread of --jobs) keeps none.
+        // A thread that never takes a list keeps none.
         let kept = std::thread::spawn(|| {
             drop(timeline(Vec::with_capacity(EVENT_LIST_CAPACITY)));
             EVENT_LISTS.with(|l| l.borrow().is_some())
