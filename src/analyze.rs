@@ -446,7 +446,7 @@ impl<R> Deliver<R> for MergeHere<'_, R> {
     }
 }
 
-fn worker<'m, R>(
+fn worker<'m, R: Send>(
     rx: mpsc::Receiver<ToWorker<'m>>,
     out: &mut dyn Deliver<R>,
     spare: mpsc::Sender<Vec<Numbered<'m>>>,
@@ -492,7 +492,7 @@ fn worker<'m, R>(
             },
             ToWorker::End(epoch) => FromWorker {
                 epoch,
-                batch: check(conns.finish()),
+                batch: prechecked_last(conns.finish(), render),
                 late_packets: conns.late_packets,
             },
         };
@@ -502,6 +502,39 @@ fn worker<'m, R>(
         out.between();
     }
 }
+
+/// The end of the capture finalises every connection still open: several sweeps' worth, at a
+/// time when the reader has nothing left to read. A worker checks half of them on a helper
+/// thread (when there are enough to be worth a thread, and one can be started), so that the
+/// run does not end on one busy thread.
+fn prechecked_last<R: Send>(mut batch: Vec<Timeline>, render: &Render<'_, R>) -> Vec<Item<R>> {
+    if batch.len() < LAST_SPLIT_MIN {
+        return prechecked(batch, &Context::default(), render);
+    }
+    // Taken by the helper, or by this thread if no helper could be started.
+    let second = std::sync::Mutex::new(batch.split_off(batch.len() / 2));
+    let take = || {
+        second
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    };
+    std::thread::scope(|s| {
+        let helper = std::thread::Builder::new()
+            .spawn_scoped(s, || prechecked(take(), &Context::default(), render))
+            .ok();
+        let mut items = prechecked(batch, &Context::default(), render);
+        match helper.map(|h| h.join()) {
+            Some(Ok(rest)) => items.extend(rest),
+            Some(Err(p)) => std::panic::resume_unwind(p),
+            None => items.extend(prechecked(take(), &Context::default(), render)),
+        }
+        items
+    })
+}
+
+/// Connections at the end of the capture from which a worker checks half on a helper thread.
+const LAST_SPLIT_MIN: usize = 256;
 
 /// How many packets ahead a worker asks for the start of a payload. A worker's payloads were
 /// last near the reader's core, not its own: without this, the first touch of each one stalls
@@ -846,15 +879,7 @@ mod tests {
     /// thread gets some whatever the timing), or by backlog.
     #[test]
     fn owners_do_not_change_the_output() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
-            .sort_by_file_name()
-            .into_iter()
-            .flatten()
-            .map(|e| e.into_path())
-            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-            .collect();
-        assert!(files.len() >= 50, "captures under {}", root.display());
+        let files = fixture_captures();
         let line = |_: Timeline, c: ConnReport| format!("{c:?}");
         let mut mixed = 0;
         for f in &files {
@@ -901,6 +926,55 @@ mod tests {
         }
         // Enough captures with several connections for "in turn" to give every thread some.
         assert!(mixed >= 10, "{mixed} captures with 3+ connections");
+    }
+
+    /// The pcap and pcapng files under fixtures/.
+    fn fixture_captures() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+            .map(|e| e.into_path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+        assert!(files.len() >= 50, "captures under {}", root.display());
+        files
+    }
+
+    /// The last sweep checked half on a helper thread gives the items of one thread, in the
+    /// same order (the fixtures' connections, renumbered, are more than LAST_SPLIT_MIN).
+    #[test]
+    fn the_last_sweep_split_over_two_threads_gives_the_same_items() {
+        let mut batch: Vec<Timeline> = Vec::new();
+        for f in fixture_captures() {
+            let _ = analyze_timelines(&f, &mut |t, _| batch.push(t.clone()));
+        }
+        while batch.len() < 2 * LAST_SPLIT_MIN + 1 {
+            batch.extend_from_within(..);
+        }
+        for (i, t) in batch.iter_mut().enumerate() {
+            t.stream = i as u64;
+        }
+        let line = |_: Timeline, c: ConnReport| format!("{c:?}");
+        let items = |v: Vec<Item<String>>| -> Vec<String> {
+            v.into_iter()
+                .map(|i| match i {
+                    Item::Done {
+                        stream,
+                        observation,
+                        notes,
+                        out,
+                    } => format!("{stream} {observation:?} {notes:?} {out}"),
+                    Item::Open(t) => format!("{} open", t.stream),
+                })
+                .collect()
+        };
+        let one = items(prechecked(batch.clone(), &Context::default(), &line));
+        let split = items(prechecked_last(batch, &line));
+        assert!(one.len() > LAST_SPLIT_MIN);
+        assert!(one.iter().any(|l| !l.ends_with(" open")));
+        assert_eq!(split, one);
     }
 
     /// Worker 0, 1, ..., then the reader, in turn: every thread gets connections, whatever the
