@@ -379,6 +379,8 @@ trait Deliver<R> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool;
     /// Called before the worker waits for its next message.
     fn between(&mut self) {}
+    /// Called after each batch of packets.
+    fn after_batch(&mut self) {}
 }
 
 /// A worker on its own thread sends its parts to the merging thread.
@@ -427,22 +429,67 @@ impl<R> Merger<'_, R> {
 }
 
 /// The worker that runs on the calling thread merges: its own parts go straight in, and the
-/// other threads' parts are taken in between its messages (the sink is this thread's).
-struct MergeHere<'e, R> {
+/// other threads' parts are taken in between its messages (the sink is this thread's). It
+/// also hands back to the kernel the pages of the file the reader is done with: the reader is
+/// the busiest thread (page faults, decoding, numbering, dispatch), and releasing pages was
+/// ~7% of its time.
+struct MergeHere<'e, 'm, R> {
     merger: Merger<'e, R>,
     others: mpsc::Receiver<FromWorker<R>>,
+    map: &'m memmap2::Mmap,
+    pages: mpsc::Receiver<(usize, usize)>,
+    /// Ranges sent and not yet released.
+    unreleased: &'m AtomicUsize,
 }
 
-impl<R> Deliver<R> for MergeHere<'_, R> {
+/// Page ranges (about 4 MiB each) the reader leaves to the first worker at most at once.
+const RELEASES_PENDING: usize = 1;
+
+/// The reader's side of releasing pages with `--jobs`: a range goes to the first worker unless
+/// it has not got round to the one sent before (it is merging a sweep, say) or has stopped;
+/// then the reader releases it itself, so resident memory stays as flat as with one thread.
+struct PageHandoff<'a> {
+    to: mpsc::Sender<(usize, usize)>,
+    unreleased: &'a AtomicUsize,
+}
+
+impl PageHandoff<'_> {
+    /// True when the range `from..to` was left to the first worker.
+    fn offer(&self, from: usize, to: usize) -> bool {
+        if self.unreleased.fetch_add(1, Ordering::AcqRel) >= RELEASES_PENDING
+            || self.to.send((from, to)).is_err()
+        {
+            self.unreleased.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+impl<R> MergeHere<'_, '_, R> {
+    fn release_pages(&mut self) {
+        while let Ok((from, to)) = self.pages.try_recv() {
+            capture::release(self.map, from, to);
+            self.unreleased.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl<R> Deliver<R> for MergeHere<'_, '_, R> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
         self.merger.add(part);
         true
     }
 
     fn between(&mut self) {
+        self.release_pages();
         while let Ok(part) = self.others.try_recv() {
             self.merger.add(part);
         }
+    }
+
+    fn after_batch(&mut self) {
+        self.release_pages();
     }
 }
 
@@ -483,6 +530,7 @@ fn worker<'m, R: Send>(
                 list.clear();
                 let _ = spare.send(list);
                 progress.finish(sent_at);
+                out.after_batch();
                 continue;
             }
             ToWorker::Sweep(epoch, now) => FromWorker {
@@ -656,6 +704,7 @@ fn parallel<R: Send>(
     let workers = jobs.min(MAX_JOBS).saturating_sub(1).max(1);
     let progress: Vec<Progress> = (0..workers).map(|_| Progress::default()).collect();
     let progress = &progress;
+    let unreleased = &AtomicUsize::new(0);
     std::thread::scope(|s| {
         let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<Numbered<'_>>>();
@@ -677,9 +726,19 @@ fn parallel<R: Send>(
         drop(spare_tx);
         let reader_keylog = keylog.clone();
         let reader_merge = merge_tx.clone();
+        let (pages_tx, pages_rx) = mpsc::channel::<(usize, usize)>();
         let reader = s.spawn(move || {
             let keylog = reader_keylog;
             let merge_tx = reader_merge;
+            let handoff = PageHandoff {
+                to: pages_tx,
+                unreleased,
+            };
+            let hand_back = |from, to| {
+                if !handoff.offer(from, to) {
+                    capture::release(map, from, to);
+                }
+            };
             let mut numbering = Numbering::default();
             let mut clock = SweepClock::default();
             let mut stats = DecodeStats::default();
@@ -701,7 +760,7 @@ fn parallel<R: Send>(
             let base = map.as_ptr() as usize;
             let mut epoch = 0u64;
             let mut at = 0usize;
-            let summary = capture::read_mapped(path, map, &in_use, |frame| {
+            let summary = capture::read_mapped(path, map, &in_use, &hand_back, |frame| {
                 at = (frame.data.as_ptr() as usize).wrapping_sub(base);
                 let seg = match decode_frame(frame, &mut stats) {
                     Decoded::Tcp(seg) => seg,
@@ -753,6 +812,9 @@ fn parallel<R: Send>(
                 emit,
             },
             others: merge_rx,
+            map,
+            pages: pages_rx,
+            unreleased,
         };
         if let Some((rx, back, p)) = here {
             worker(rx, &mut merge, back, p, keylog, render);
@@ -762,6 +824,7 @@ fn parallel<R: Send>(
         for part in merge.others.iter() {
             merge.merger.add(part);
         }
+        merge.release_pages();
         let late_packets = merge.merger.late_packets;
         let (summary, stats, streams) = match reader.join() {
             Ok(r) => r?,
@@ -926,6 +989,34 @@ mod tests {
         }
         // Enough captures with several connections for "in turn" to give every thread some.
         assert!(mixed >= 10, "{mixed} captures with 3+ connections");
+    }
+
+    /// The first worker gets one range of pages at a time; the reader releases the others.
+    #[test]
+    fn pages_go_to_the_first_worker_one_range_at_a_time() {
+        let unreleased = AtomicUsize::new(0);
+        let (to, pages) = mpsc::channel();
+        let handoff = PageHandoff {
+            to,
+            unreleased: &unreleased,
+        };
+        // What MergeHere::release_pages does with each range.
+        let worker_releases = || {
+            let got = pages.try_recv().ok();
+            if got.is_some() {
+                unreleased.fetch_sub(1, Ordering::AcqRel);
+            }
+            got
+        };
+        assert!(handoff.offer(0, 4096));
+        assert!(!handoff.offer(4096, 8192), "the first is still pending");
+        assert_eq!(worker_releases(), Some((0, 4096)));
+        assert_eq!(worker_releases(), None, "the second was the reader's");
+        assert!(handoff.offer(8192, 12288));
+        assert_eq!(worker_releases(), Some((8192, 12288)));
+        drop(pages);
+        assert!(!handoff.offer(12288, 16384), "a worker that has stopped");
+        assert_eq!(unreleased.load(Ordering::Acquire), 0);
     }
 
     /// The pcap and pcapng files under fixtures/.

@@ -224,7 +224,13 @@ pub fn read_capture(
     mut on_frame: impl FnMut(&Frame<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
     if let Some(map) = map_capture(path) {
-        let summary = read_mapped(path, &map, &|at| at, on_frame)?;
+        let summary = read_mapped(
+            path,
+            &map,
+            &|at| at,
+            &|from, to| release(&map, from, to),
+            on_frame,
+        )?;
         drop(map);
         return Ok(summary);
     }
@@ -295,17 +301,21 @@ const MAP_RELEASE_EVERY: usize = 4 << 20;
 /// to `in_use(offset)`: the lowest byte offset that other threads may still read while the
 /// reader is at `offset` (pass `&|at| at` when no other thread reads the frames). A thread that
 /// touches a page handed back reads it again from the page cache: slower, still correct; so
-/// the pages kept behind are capped at 16 MiB, whatever `in_use` says.
+/// the pages kept behind are capped at 16 MiB, whatever `in_use` says. The reader hands each
+/// range of pages, `from..to`, to `hand_back`: [`release`] at once, or another thread that
+/// releases them when it has time.
 pub fn read_mapped<'m>(
     path: &Path,
     map: &'m memmap2::Mmap,
     in_use: &dyn Fn(usize) -> usize,
+    hand_back: &dyn Fn(usize, usize),
     mut on_frame: impl FnMut(&Frame<'m>),
 ) -> Result<CaptureSummary, CaptureError> {
     let mut summary = CaptureSummary::default();
     let mut pages = PageRelease {
         map,
         in_use,
+        hand_back,
         released: 0,
         checked: 0,
         refault_from: None,
@@ -335,6 +345,8 @@ struct PageRelease<'m, 'u> {
     map: &'m memmap2::Mmap,
     /// The lowest offset still in use, given the reader's.
     in_use: &'u dyn Fn(usize) -> usize,
+    /// Releases a range of pages.
+    hand_back: &'u dyn Fn(usize, usize),
     released: usize,
     /// The reader's offset when `in_use` was last asked.
     checked: usize,
@@ -383,19 +395,30 @@ impl PageRelease<'_, '_> {
             (self.in_use)(offset),
         );
         for (from, to) in plan.ranges.into_iter().flatten() {
-            // SAFETY: the mapping is a read-only view of the file: dropped pages are simply
-            // read again from the page cache if touched (a thread that still reads them, below
-            // `in_use` or past MAX_KEEP_BEHIND, is slower, never wrong). Frames are handed to
-            // `on_frame` one at a time, and the range ends before the reader's.
-            #[cfg(unix)]
-            let _ = unsafe {
-                self.map
-                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
-            };
+            (self.hand_back)(from, to);
         }
         self.released = plan.released;
         self.refault_from = plan.refault_from;
     }
+}
+
+/// Hands the pages of `map` in `from..to` back to the kernel (the range is page-aligned by
+/// [`plan_release`]; an unaligned one is refused by the kernel and changes nothing).
+pub fn release(map: &memmap2::Mmap, from: usize, to: usize) {
+    // SAFETY: the mapping is a shared read-only view of the file: dropped pages are simply
+    // read again from the page cache if touched, whichever thread releases them and whenever
+    // (a thread that still reads them, below `in_use` or past MAX_KEEP_BEHIND, is slower,
+    // never wrong).
+    #[cfg(unix)]
+    let _ = unsafe {
+        map.unchecked_advise_range(
+            memmap2::UncheckedAdvice::DontNeed,
+            from,
+            to.saturating_sub(from),
+        )
+    };
+    #[cfg(not(unix))]
+    let _ = (map, from, to);
 }
 
 /// What [`PageRelease`] hands back to the kernel when the reader is at `offset` and other
