@@ -169,9 +169,6 @@ struct Conn {
     rst_marks: Vec<(usize, IpMark)>,
     midstream: bool,
     reasm: [Reassembler; 2],
-    /// By data direction: the first acknowledgement of bytes of that side never captured
-    /// (they are cited there).
-    unseen_acked_at: [Option<At>; 2],
     tls: TlsConn,
     http: HttpConn,
     events: Events,
@@ -246,7 +243,6 @@ impl Conn {
             rst_marks: Vec::new(),
             midstream: false,
             reasm: [Reassembler::default(), Reassembler::default()],
-            unseen_acked_at: [None; 2],
             tls: TlsConn::with_keylog(keylog.cloned()),
             http: HttpConn::default(),
             // A typical TLS connection has 15-30 events: one allocation instead of four.
@@ -397,11 +393,7 @@ impl Conn {
                 ..
             } = self;
             let mut deliver = deliver_to(other, tls, http, events, stats, time, num);
-            if reasm[other].acked(seg.ack, &mut deliver)
-                && let Some(a) = self.unseen_acked_at.get_mut(other)
-            {
-                *a = Some(at);
-            }
+            reasm[other].acked(seg.ack, at, &mut deliver);
         }
         if flags.fin() && self.reasm[side].fin(data_seq.wrapping_add(seg.wire_len)) {
             self.fin[side] = true;
@@ -414,7 +406,6 @@ impl Conn {
         for side in 0..2 {
             let Conn {
                 reasm,
-                unseen_acked_at,
                 tls,
                 http,
                 events,
@@ -432,16 +423,10 @@ impl Conn {
                 *last_time,
                 *last_frame,
             ));
-            if let Some((len, first_stands)) = reasm[side].take_unseen_acked() {
+            if let Some((len, claimed_at)) = reasm[side].take_unseen_acked() {
                 // Cited at the first acknowledgement that claimed them (Wireshark flags that
-                // frame "ACKed unseen segment"); when bytes came up to that one later, at the
-                // connection's end.
-                let mark = unseen_acked_at
-                    .get(side)
-                    .copied()
-                    .flatten()
-                    .filter(|_| first_stands);
-                let at = mark.unwrap_or(At {
+                // frame "ACKed unseen segment"), else at the connection's end.
+                let at = claimed_at.unwrap_or(At {
                     frame: *last_frame,
                     time: *last_time,
                 });
@@ -1144,10 +1129,11 @@ mod tests {
             run([acks(1021), late(b"0123456789"), acks(2001)]),
             vec![(7, 980)]
         );
-        // 6 claims more while 5's claim stands, then 5's bytes come: cited at the end (9).
+        // 6 claims more while 5's claim stands, then 5's bytes come: cited at 6, the first
+        // acknowledgement of the bytes still missing.
         assert_eq!(
             run([acks(1021), acks(2001), late(b"0123456789")]),
-            vec![(9, 980)]
+            vec![(6, 980)]
         );
     }
 }

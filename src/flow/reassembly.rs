@@ -12,6 +12,8 @@
 //! copied, and when the buffer is full, the peer acknowledged past a hole, or the connection
 //! ends, the hole is declared a [`Chunk::Gap`] and delivery resumes after it.
 
+use super::At;
+
 /// How many out-of-order segments one direction may hold.
 pub const MAX_PENDING_SEGMENTS: usize = 64;
 /// How many out-of-order bytes one direction may hold.
@@ -59,9 +61,11 @@ pub struct Reassembler {
     fin_seq: Option<u32>,
     /// The furthest the peer has acknowledged (once `next` is known).
     acked_to: Option<u32>,
-    /// The first acknowledgement beyond every byte seen at the time, while the bytes up to it
-    /// stay unseen: where the capture's loss shows (Wireshark's "ACKed unseen segment").
-    beyond: Option<u32>,
+    /// Acknowledgements beyond every byte seen at the time, in order, and where they were:
+    /// where the capture's loss shows (Wireshark's "ACKed unseen segment"). Empty unless the
+    /// capture lost bytes; those whose bytes came later are dropped when the next one comes,
+    /// and at most [`CLAIMS_KEPT`] are kept.
+    claims: Vec<(u32, At)>,
     /// The initial sequence number of the SYN that started the stream, and that of a later
     /// SYN that disagreed with it before the start was settled (SYN-ACKs retransmitted with a
     /// new ISN, as around TCP Fast Open): the peer's acknowledgement, or the first byte, tells
@@ -74,6 +78,10 @@ pub struct Reassembler {
     /// nothing about this stream's bytes.
     stale_ack: Option<u32>,
 }
+
+/// Acknowledgements of unseen bytes kept per direction: a capture that lost one direction's
+/// data altogether has one at every acknowledgement, and only the first ones can be cited.
+const CLAIMS_KEPT: usize = 4;
 
 /// The most bytes that acknowledgements beyond everything seen may claim missing at the end:
 /// more is taken for a bogus acknowledgement number, not for a capture's loss.
@@ -110,7 +118,7 @@ impl Reassembler {
         self.isn = Some(isn);
         self.next = Some(isn.wrapping_add(1));
         self.acked_to = None;
-        self.beyond = None;
+        self.claims.clear();
     }
 
     /// The start is decided: on the other SYN's ISN when `other_wins`, else on this one; the
@@ -324,9 +332,10 @@ impl Reassembler {
     /// The peer acknowledged up to `ack`: bytes before it that we never saw were lost by the
     /// capture, not the network. Declares holes up to the acknowledged point.
     ///
-    /// Says whether `ack` is the first acknowledgement of bytes never seen (the caller keeps
-    /// its frame: such bytes are cited there, see [`Self::take_unseen_acked`]).
-    pub fn acked(&mut self, ack: u32, deliver: &mut dyn FnMut(Chunk<'_>)) -> bool {
+    /// Says whether `ack`, at `at`, was kept as an acknowledgement of bytes never seen (bytes
+    /// missing at the end are cited at the first one that claimed them, see
+    /// [`Self::take_unseen_acked`]).
+    pub fn acked(&mut self, ack: u32, at: At, deliver: &mut dyn FnMut(Chunk<'_>)) -> bool {
         if self.next.is_none() {
             return false;
         }
@@ -343,12 +352,11 @@ impl Reassembler {
         if !self.pending.is_empty() {
             self.skip_acked_holes(self.data_acked(ack), deliver);
         }
-        // Only a furthest acknowledgement can be the first beyond every byte seen (an earlier
-        // one reached at least as far, and its claim stands or was met).
+        // Only a furthest acknowledgement claims bytes no earlier one did.
         furthest
             && self
                 .next
-                .is_some_and(|next| diff(ack, next) > 0 && self.first_beyond(ack, next))
+                .is_some_and(|next| diff(ack, next) > 0 && self.claim(ack, next, at))
     }
 
     /// Before the start is settled: an acknowledgement of the other SYN re-bases the stream on
@@ -374,19 +382,24 @@ impl Reassembler {
         }
     }
 
-    /// `ack` goes beyond every byte seen (up to `next`): the first such acknowledgement unless
-    /// an earlier one's claim still stands.
+    /// `ack`, at `at`, goes beyond every byte seen (up to `next`): kept after the earlier
+    /// claims whose bytes have not all come since.
     #[cold]
-    fn first_beyond(&mut self, ack: u32, next: u32) -> bool {
+    fn claim(&mut self, ack: u32, next: u32, at: At) -> bool {
         // (The acknowledgement of a FIN seen goes one past the bytes: not beyond them.)
-        if diff(self.data_acked(ack), next) <= 0
-            || self
-                .beyond
-                .is_some_and(|b| diff(self.data_acked(b), next) > 0)
-        {
+        if diff(self.data_acked(ack), next) <= 0 {
             return false;
         }
-        self.beyond = Some(ack);
+        let met = self
+            .claims
+            .iter()
+            .take_while(|(c, _)| diff(self.data_acked(*c), next) <= 0)
+            .count();
+        self.claims.drain(..met);
+        if self.claims.len() >= CLAIMS_KEPT {
+            return false;
+        }
+        self.claims.push((ack, at));
         true
     }
 
@@ -412,21 +425,22 @@ impl Reassembler {
     /// late segment can fill them any more: captures often show an acknowledgement before the
     /// segment it acknowledges.
     ///
-    /// Returns their count, and whether the first acknowledgement of bytes never seen (the one
-    /// [`Self::acked`] reported) still stands for them: if bytes came up to it later, a later
-    /// acknowledgement claimed the rest.
-    pub fn take_unseen_acked(&mut self) -> Option<(u64, bool)> {
+    /// Returns their count, and where the first acknowledgement that claimed bytes still
+    /// unseen was (the earlier ones' bytes all came later), if it was kept.
+    pub fn take_unseen_acked(&mut self) -> Option<(u64, Option<At>)> {
         let (Some(next), Some(acked)) = (self.next, self.acked_to) else {
             return None;
         };
         // (A FIN the capture lost counts as one byte.)
         let unseen = diff(self.data_acked(acked), next);
         if unseen > 0 && unseen <= MAX_UNSEEN_ACKED {
-            let first_stands = self
-                .beyond
-                .is_some_and(|b| diff(self.data_acked(b), next) > 0);
+            let first = self
+                .claims
+                .iter()
+                .find(|(c, _)| diff(self.data_acked(*c), next) > 0)
+                .map(|(_, at)| *at);
             self.next = Some(next.wrapping_add(unseen as u32));
-            Some((unseen as u64, first_stands))
+            Some((unseen as u64, first))
         } else {
             None
         }
@@ -486,13 +500,20 @@ mod tests {
     fn flushed(r: &mut Reassembler) -> Vec<String> {
         let mut got = Vec::new();
         r.flush_all(&mut |c| got.push(format!("{c:?}")));
-        if let Some((len, first_stands)) = r.take_unseen_acked() {
-            got.push(format!(
-                "unseen {len}{}",
-                if first_stands { "" } else { " late" }
-            ));
+        if let Some((len, claimed_at)) = r.take_unseen_acked() {
+            got.push(match claimed_at {
+                Some(a) => format!("unseen {len} at {}", a.frame),
+                None => format!("unseen {len} at the end"),
+            });
         }
         got
+    }
+
+    fn at(frame: u64) -> At {
+        At {
+            frame,
+            time: crate::capture::Timestamp(frame as i64),
+        }
     }
 
     /// Bytes the peer acknowledged that the capture never showed are a gap at the end (not
@@ -503,56 +524,78 @@ mod tests {
         let mut r = Reassembler::default();
         r.syn(0);
         run(&mut r, 1, b"ab", 1);
-        assert!(!r.acked(3, &mut |_| {}));
-        assert!(r.acked(103, &mut |_| panic!("nothing is declared before the end")));
-        // Further still, and behind: neither is the first acknowledgement of unseen bytes.
-        assert!(!r.acked(150, &mut |_| {}));
-        assert!(!r.acked(50, &mut |_| {}));
-        assert_eq!(flushed(&mut r), vec!["unseen 147"]);
+        assert!(!r.acked(3, at(2), &mut |_| {}));
+        assert!(r.acked(103, at(3), &mut |_| panic!(
+            "nothing is declared before the end"
+        )));
+        // Further still: a later claim; behind: none.
+        assert!(r.acked(150, at(4), &mut |_| {}));
+        assert!(!r.acked(50, at(5), &mut |_| {}));
+        assert_eq!(flushed(&mut r), vec!["unseen 147 at 3"]);
         assert_eq!(r.next_seq(), Some(150));
 
         // The acknowledged segment shows up after its ACK: nothing is missing.
         let mut r = Reassembler::default();
         r.syn(0);
-        assert!(r.acked(3, &mut |_| {}));
+        assert!(r.acked(3, at(1), &mut |_| {}));
         run(&mut r, 1, b"ab", 2);
         assert!(flushed(&mut r).is_empty());
 
         // The bytes the first such ACK claimed came later, a later ACK's did not: that later
-        // one is the first acknowledgement of the bytes still missing, or (acknowledged while
-        // the first still stood) the furthest is cited.
+        // one is the first acknowledgement of the bytes still missing, whether it came before
+        // or after the first one's bytes.
         let mut r = Reassembler::default();
         r.syn(0);
-        assert!(r.acked(3, &mut |_| {}));
+        assert!(r.acked(3, at(1), &mut |_| {}));
         run(&mut r, 1, b"ab", 2);
-        assert!(r.acked(10, &mut |_| {}));
-        assert_eq!(flushed(&mut r), vec!["unseen 7"]);
+        assert!(r.acked(10, at(3), &mut |_| {}));
+        assert_eq!(flushed(&mut r), vec!["unseen 7 at 3"]);
         let mut r = Reassembler::default();
         r.syn(0);
-        assert!(r.acked(3, &mut |_| {}));
-        assert!(!r.acked(10, &mut |_| {}));
-        run(&mut r, 1, b"ab", 2);
-        assert_eq!(flushed(&mut r), vec!["unseen 7 late"]);
+        assert!(r.acked(3, at(1), &mut |_| {}));
+        assert!(r.acked(10, at(2), &mut |_| {}));
+        run(&mut r, 1, b"ab", 3);
+        assert_eq!(flushed(&mut r), vec!["unseen 7 at 2"]);
+
+        // At most CLAIMS_KEPT claims wait: when the bytes of all of them come and a later
+        // one's do not, that one was not kept and the bytes are cited at the end; claims met
+        // make room for new ones.
+        let four_claims = || {
+            let mut r = Reassembler::default();
+            r.syn(0);
+            for (i, ack) in [3u32, 5, 7, 9].into_iter().enumerate() {
+                assert!(r.acked(ack, at(i as u64 + 1), &mut |_| {}));
+            }
+            r
+        };
+        let mut r = four_claims();
+        assert!(!r.acked(11, at(5), &mut |_| {}), "the fifth is not kept");
+        run(&mut r, 1, b"abcdefgh", 6);
+        assert_eq!(flushed(&mut r), vec!["unseen 2 at the end"]);
+        let mut r = four_claims();
+        run(&mut r, 1, b"abcdefgh", 5);
+        assert!(r.acked(11, at(6), &mut |_| {}), "the four were met");
+        assert_eq!(flushed(&mut r), vec!["unseen 2 at 6"]);
 
         // Data then FIN, both acknowledged: nothing is missing; a lost FIN counts one.
         let mut r = Reassembler::default();
         r.syn(0);
         run(&mut r, 1, b"ab", 1);
         assert!(r.fin(3));
-        r.acked(4, &mut |_| {});
+        r.acked(4, at(0), &mut |_| {});
         assert!(flushed(&mut r).is_empty());
         let mut r = Reassembler::default();
         r.syn(0);
         run(&mut r, 1, b"ab", 1);
-        r.acked(4, &mut |_| {});
-        assert_eq!(flushed(&mut r), vec!["unseen 1"]);
+        r.acked(4, at(2), &mut |_| {});
+        assert_eq!(flushed(&mut r), vec!["unseen 1 at 2"]);
 
         // Acknowledgements behind, or absurdly far ahead (2^31 - 1 bytes): nothing declared.
         for ack in [0, 2, u32::MAX, 0x8000_0001] {
             let mut r = Reassembler::default();
             r.syn(0);
             run(&mut r, 1, b"ab", 1);
-            r.acked(ack, &mut |_| {});
+            r.acked(ack, at(0), &mut |_| {});
             assert!(flushed(&mut r).is_empty(), "ack {ack}");
         }
     }
@@ -567,21 +610,21 @@ mod tests {
         r.syn(1000);
         r.syn(50);
         r.syn(1000);
-        assert!(r.acked(1001 + 50, &mut |_| {}));
-        assert!(!r.acked(51, &mut |_| {}));
+        assert!(r.acked(1001 + 50, at(0), &mut |_| {}));
+        assert!(!r.acked(51, at(0), &mut |_| {}));
         // A retransmitted SYN of the old numbering and an acknowledgement of it: settled,
         // and that acknowledgement says nothing of this stream.
         r.syn(1000);
-        assert!(!r.acked(1001, &mut |_| {}));
+        assert!(!r.acked(1001, at(0), &mut |_| {}));
         assert_eq!(run(&mut r, 51, b"ab", 2).1, vec!["ab@2"]);
         assert!(flushed(&mut r).is_empty());
 
         // The peer acknowledged the first SYN: a later one with another ISN is ignored.
         let mut r = Reassembler::default();
         r.syn(1000);
-        r.acked(1001, &mut |_| {});
+        r.acked(1001, at(0), &mut |_| {});
         r.syn(50);
-        r.acked(51, &mut |_| {});
+        r.acked(51, at(0), &mut |_| {});
         assert_eq!(r.next_seq(), Some(1001));
         assert!(flushed(&mut r).is_empty());
 
@@ -590,7 +633,7 @@ mod tests {
         r.syn(1000);
         r.syn(5000);
         assert_eq!(run(&mut r, 5001, b"ab", 1).1, vec!["ab@1"]);
-        r.acked(5003, &mut |_| {});
+        r.acked(5003, at(0), &mut |_| {});
         assert!(flushed(&mut r).is_empty());
 
         // Once a byte came, a disagreeing SYN changes nothing.
@@ -598,7 +641,7 @@ mod tests {
         r.syn(1000);
         run(&mut r, 1001, b"ab", 1);
         r.syn(50);
-        r.acked(51, &mut |_| {});
+        r.acked(51, at(0), &mut |_| {});
         assert_eq!(r.next_seq(), Some(1003));
     }
 
@@ -656,7 +699,7 @@ mod tests {
         run(&mut r, 1, b"ab", 1);
         run(&mut r, 6, b"fg", 2);
         let mut got = Vec::new();
-        r.acked(8, &mut |c| got.push(format!("{c:?}")));
+        r.acked(8, at(0), &mut |c| got.push(format!("{c:?}")));
         assert_eq!(
             got,
             vec!["Gap { len: 3 }", "Data { bytes: [102, 103], frame: 2 }"]
