@@ -59,8 +59,8 @@ pub struct Options {
     /// thread owns a connection never changes what is reported. Sweeps are decided by the
     /// reader on the capture's clock and the connections finalised at a sweep are merged in
     /// stream order, so the output is byte-identical to one thread. The first worker runs on
-    /// the calling thread, which also merges, so `jobs` threads in all. Other inputs (gzip,
-    /// stdin) use one thread.
+    /// the calling thread, which also merges, so `jobs` threads in all (and, for the last sweep
+    /// only, a helper per worker). Other inputs (gzip, stdin) use one thread.
     pub jobs: usize,
     /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS with. Without one, a key log beside the
     /// capture (`trace.keylog` for `trace.pcap`, or `trace.pcap.keylog`) is used if present.
@@ -377,13 +377,14 @@ struct FromWorker<R> {
 trait Deliver<R> {
     /// Hands over one sweep's part; false when nobody takes them any more (the worker stops).
     fn deliver(&mut self, part: FromWorker<R>) -> bool;
-    /// Called before the worker waits for its next message.
+    /// Called when the worker has nothing queued (before it waits) and after each part it
+    /// delivers.
     fn between(&mut self) {}
     /// Called after each batch of packets.
     fn after_batch(&mut self) {}
 }
 
-/// A worker on its own thread sends its parts to the merging thread.
+/// A worker on its own thread sends its parts to the first worker, which merges.
 impl<R> Deliver<R> for mpsc::Sender<FromWorker<R>> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
         self.send(part).is_ok()
@@ -436,14 +437,41 @@ impl<R> Merger<'_, R> {
 struct MergeHere<'e, 'm, R> {
     merger: Merger<'e, R>,
     others: mpsc::Receiver<FromWorker<R>>,
+    pages: PageReturns<'m>,
+}
+
+impl<R> MergeHere<'_, '_, R> {
+    /// After the worker's last message: the other threads' last parts (the channel closes
+    /// when all of them are done) and the last pages.
+    fn finish(mut self) -> u64 {
+        for part in self.others.iter() {
+            self.merger.add(part);
+        }
+        self.pages.release();
+        self.merger.late_packets
+    }
+}
+
+/// Page ranges the reader leaves to the first worker at most at once (each is what the reader
+/// could release at that point: 4 MiB or more).
+const RELEASES_PENDING: usize = 1;
+
+/// The first worker's side of releasing pages with `--jobs`: the ranges the reader handed it.
+struct PageReturns<'m> {
     map: &'m memmap2::Mmap,
-    pages: mpsc::Receiver<(usize, usize)>,
-    /// Ranges sent and not yet released.
+    ranges: mpsc::Receiver<(usize, usize)>,
+    /// Ranges handed over and not yet released (shared with [`PageHandoff`]).
     unreleased: &'m AtomicUsize,
 }
 
-/// Page ranges (about 4 MiB each) the reader leaves to the first worker at most at once.
-const RELEASES_PENDING: usize = 1;
+impl PageReturns<'_> {
+    fn release(&mut self) {
+        while let Ok((from, to)) = self.ranges.try_recv() {
+            capture::release(self.map, from, to);
+            self.unreleased.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
 
 /// The reader's side of releasing pages with `--jobs`: a range goes to the first worker unless
 /// it has not got round to the one sent before (it is merging a sweep, say) or has stopped;
@@ -466,15 +494,6 @@ impl PageHandoff<'_> {
     }
 }
 
-impl<R> MergeHere<'_, '_, R> {
-    fn release_pages(&mut self) {
-        while let Ok((from, to)) = self.pages.try_recv() {
-            capture::release(self.map, from, to);
-            self.unreleased.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
 impl<R> Deliver<R> for MergeHere<'_, '_, R> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
         self.merger.add(part);
@@ -482,14 +501,14 @@ impl<R> Deliver<R> for MergeHere<'_, '_, R> {
     }
 
     fn between(&mut self) {
-        self.release_pages();
+        self.pages.release();
         while let Ok(part) = self.others.try_recv() {
             self.merger.add(part);
         }
     }
 
     fn after_batch(&mut self) {
-        self.release_pages();
+        self.pages.release();
     }
 }
 
@@ -502,7 +521,8 @@ fn worker<'m, R: Send>(
     render: &Render<'_, R>,
 ) {
     let mut conns = Connections::with_keylog(keylog);
-    // Never fed: a rule that reads it marks its connection for the merging thread.
+    // Never fed: a rule that reads it marks its connection to be checked again in the merge,
+    // against the real context.
     let empty = Context::default();
     let check = |batch: Vec<Timeline>| prechecked(batch, &empty, render);
     loop {
@@ -556,8 +576,9 @@ fn worker<'m, R: Send>(
 /// thread (when there are enough to be worth a thread, and one can be started), so that the
 /// run does not end on one busy thread.
 fn prechecked_last<R: Send>(mut batch: Vec<Timeline>, render: &Render<'_, R>) -> Vec<Item<R>> {
+    let check = |b: Vec<Timeline>| prechecked(b, &Context::default(), render);
     if batch.len() < LAST_SPLIT_MIN {
-        return prechecked(batch, &Context::default(), render);
+        return check(batch);
     }
     // Taken by the helper, or by this thread if no helper could be started.
     let second = std::sync::Mutex::new(batch.split_off(batch.len() / 2));
@@ -569,13 +590,13 @@ fn prechecked_last<R: Send>(mut batch: Vec<Timeline>, render: &Render<'_, R>) ->
     };
     std::thread::scope(|s| {
         let helper = std::thread::Builder::new()
-            .spawn_scoped(s, || prechecked(take(), &Context::default(), render))
+            .spawn_scoped(s, || check(take()))
             .ok();
-        let mut items = prechecked(batch, &Context::default(), render);
+        let mut items = check(batch);
         match helper.map(|h| h.join()) {
             Some(Ok(rest)) => items.extend(rest),
             Some(Err(p)) => std::panic::resume_unwind(p),
-            None => items.extend(prechecked(take(), &Context::default(), render)),
+            None => items.extend(check(take())),
         }
         items
     })
@@ -798,7 +819,7 @@ fn parallel<R: Send>(
             dispatch.send_all(at, || ToWorker::End(epoch));
             let _ = merge_tx.send(FromWorker {
                 epoch,
-                batch: prechecked(own.finish(), &empty, render),
+                batch: prechecked_last(own.finish(), render),
                 late_packets: own.late_packets,
             });
             summary.map(|summary| (summary, stats, numbering.streams()))
@@ -812,20 +833,17 @@ fn parallel<R: Send>(
                 emit,
             },
             others: merge_rx,
-            map,
-            pages: pages_rx,
-            unreleased,
+            pages: PageReturns {
+                map,
+                ranges: pages_rx,
+                unreleased,
+            },
         };
         if let Some((rx, back, p)) = here {
             worker(rx, &mut merge, back, p, keylog, render);
         }
-        // The other threads' last parts (the channel closes when all of them are done).
         drop(merge_tx);
-        for part in merge.others.iter() {
-            merge.merger.add(part);
-        }
-        merge.release_pages();
-        let late_packets = merge.merger.late_packets;
+        let late_packets = merge.finish();
         let (summary, stats, streams) = match reader.join() {
             Ok(r) => r?,
             Err(p) => std::panic::resume_unwind(p),
@@ -994,29 +1012,33 @@ mod tests {
     /// The first worker gets one range of pages at a time; the reader releases the others.
     #[test]
     fn pages_go_to_the_first_worker_one_range_at_a_time() {
+        const P: usize = 4096;
+        let map = capture::test_map(&[7u8; 4 * P]);
         let unreleased = AtomicUsize::new(0);
-        let (to, pages) = mpsc::channel();
+        let (to, ranges) = mpsc::channel();
         let handoff = PageHandoff {
             to,
             unreleased: &unreleased,
         };
-        // What MergeHere::release_pages does with each range.
-        let worker_releases = || {
-            let got = pages.try_recv().ok();
-            if got.is_some() {
-                unreleased.fetch_sub(1, Ordering::AcqRel);
-            }
-            got
+        let mut returns = PageReturns {
+            map: &map,
+            ranges,
+            unreleased: &unreleased,
         };
-        assert!(handoff.offer(0, 4096));
-        assert!(!handoff.offer(4096, 8192), "the first is still pending");
-        assert_eq!(worker_releases(), Some((0, 4096)));
-        assert_eq!(worker_releases(), None, "the second was the reader's");
-        assert!(handoff.offer(8192, 12288));
-        assert_eq!(worker_releases(), Some((8192, 12288)));
-        drop(pages);
-        assert!(!handoff.offer(12288, 16384), "a worker that has stopped");
+        assert!(handoff.offer(0, P));
+        assert!(!handoff.offer(P, 2 * P), "the first is still pending");
+        returns.release();
         assert_eq!(unreleased.load(Ordering::Acquire), 0);
+        assert!(handoff.offer(2 * P, 3 * P), "released: room for the next");
+        returns.release();
+        assert_eq!(unreleased.load(Ordering::Acquire), 0);
+        drop(returns);
+        assert!(!handoff.offer(3 * P, 4 * P), "a worker that has stopped");
+        assert_eq!(unreleased.load(Ordering::Acquire), 0);
+        assert!(
+            map.iter().all(|&b| b == 7),
+            "released pages read back the same"
+        );
     }
 
     /// The pcap and pcapng files under fixtures/.

@@ -402,23 +402,40 @@ impl PageRelease<'_, '_> {
     }
 }
 
-/// Hands the pages of `map` in `from..to` back to the kernel (the range is page-aligned by
-/// [`plan_release`]; an unaligned one is refused by the kernel and changes nothing).
-pub fn release(map: &memmap2::Mmap, from: usize, to: usize) {
-    // SAFETY: the mapping is a shared read-only view of the file: dropped pages are simply
-    // read again from the page cache if touched, whichever thread releases them and whenever
-    // (a thread that still reads them, below `in_use` or past MAX_KEEP_BEHIND, is slower,
-    // never wrong).
+/// Hands the pages of `map` in `from..to` back to the kernel. The range is cut to the map
+/// (memmap2 checks its start and its length, not their sum: past the end, the next mapping's
+/// pages would go); its start is rounded down to a page by memmap2 ([`plan_release`] makes it
+/// page-aligned).
+pub(crate) fn release(map: &memmap2::Mmap, from: usize, to: usize) {
+    let to = to.min(map.len());
+    if from >= to {
+        return;
+    }
+    // SAFETY: the range lies within the mapping, a shared read-only view of the file: dropped
+    // pages are simply read again from the page cache if touched, whichever thread releases
+    // them and whenever (a thread that still reads them, below `in_use` or past
+    // MAX_KEEP_BEHIND, is slower, never wrong).
     #[cfg(unix)]
-    let _ = unsafe {
-        map.unchecked_advise_range(
-            memmap2::UncheckedAdvice::DontNeed,
-            from,
-            to.saturating_sub(from),
-        )
-    };
+    let _ =
+        unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
     #[cfg(not(unix))]
     let _ = (map, from, to);
+}
+
+/// `bytes` in a temporary file, memory-mapped (for tests of page release).
+#[cfg(test)]
+pub(crate) fn test_map(bytes: &[u8]) -> memmap2::Mmap {
+    use std::io::Write;
+    let mut f = match tempfile::tempfile() {
+        Ok(f) => f,
+        Err(e) => panic!("temp file: {e}"),
+    };
+    assert!(f.write_all(bytes).is_ok());
+    // SAFETY: a private temporary file that nothing else writes.
+    match unsafe { memmap2::Mmap::map(&f) } {
+        Ok(m) => m,
+        Err(e) => panic!("map: {e}"),
+    }
 }
 
 /// What [`PageRelease`] hands back to the kernel when the reader is at `offset` and other
@@ -467,8 +484,9 @@ fn plan_release(
     plan
 }
 
-/// The page size the release rounds to (Linux x86_64 and most others; on larger pages the
-/// kernel refuses unaligned ranges and memory is only released less often).
+/// The page size the release rounds to (Linux x86_64 and most others; with larger pages
+/// memmap2 rounds a range's start down to one, so up to a page before it is dropped too, and
+/// read again if a thread still needs it).
 const PAGE: usize = 4096;
 
 /// The unit [`prefetch`] loads.
@@ -909,6 +927,19 @@ pub fn linktype_name(lt: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Released pages read back the same; a range past the end of the map is cut to it (and
+    /// one that starts past it, or is empty, does nothing).
+    #[test]
+    fn released_pages_read_back_and_ranges_stop_at_the_map() {
+        let bytes: Vec<u8> = (0..3 * PAGE + 100).map(|i| (i % 251) as u8).collect();
+        let map = test_map(&bytes);
+        release(&map, 0, PAGE);
+        release(&map, PAGE, usize::MAX);
+        release(&map, 10 * PAGE, usize::MAX);
+        release(&map, 2 * PAGE, PAGE);
+        assert_eq!(&map[..], &bytes[..]);
+    }
 
     /// Page release behind the reader: to the lowest offset in use, never more than
     /// MAX_KEEP_BEHIND behind, and the pages a lagging thread reads back in released again.

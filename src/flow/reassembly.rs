@@ -354,9 +354,16 @@ impl Reassembler {
         }
         // Only a furthest acknowledgement claims bytes no earlier one did.
         furthest
-            && self
-                .next
-                .is_some_and(|next| diff(ack, next) > 0 && self.claim(ack, next, at))
+            && self.next.is_some_and(|next| {
+                if diff(ack, next) > 0 {
+                    self.claim(ack, next, at)
+                } else {
+                    // Every byte acknowledged was seen: every earlier claim is met (dropped
+                    // now: 2 GiB further on, sequence arithmetic would put it ahead again).
+                    self.claims.clear();
+                    false
+                }
+            })
     }
 
     /// Before the start is settled: an acknowledgement of the other SYN re-bases the stream on
@@ -576,6 +583,22 @@ mod tests {
         run(&mut r, 1, b"abcdefgh", 5);
         assert!(r.acked(11, at(6), &mut |_| {}), "the four were met");
         assert_eq!(flushed(&mut r), vec!["unseen 2 at 6"]);
+
+        // A claim met long ago stays met: 3 GiB later (past sequence-number wrap-around) the
+        // bytes of a new claim are cited at the new one.
+        let mut r = Reassembler::default();
+        r.syn(0);
+        assert!(r.acked(11, at(1), &mut |_| {}));
+        run(&mut r, 1, b"0123456789", 2);
+        let mut seq = 11u32;
+        for i in 0..3u64 {
+            // Snaplen-cut segments of 1 GiB, acknowledged as they go.
+            r.segment(seq, b"", 1 << 30, 3 + i, &mut |_| {});
+            seq = seq.wrapping_add(1 << 30);
+            assert!(!r.acked(seq, at(10 + i), &mut |_| {}));
+        }
+        assert!(r.acked(seq.wrapping_add(5), at(20), &mut |_| {}));
+        assert_eq!(r.take_unseen_acked(), Some((5, Some(at(20)))));
 
         // Data then FIN, both acknowledged: nothing is missing; a lost FIN counts one.
         let mut r = Reassembler::default();
