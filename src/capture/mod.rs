@@ -407,10 +407,9 @@ impl PageRelease<'_, '_> {
 /// pages would go); its start is rounded down to a page by memmap2 ([`plan_release`] makes it
 /// page-aligned).
 pub(crate) fn release(map: &memmap2::Mmap, from: usize, to: usize) {
-    let to = to.min(map.len());
-    if from >= to {
+    let Some((from, to)) = within(map.len(), from, to) else {
         return;
-    }
+    };
     // SAFETY: the range lies within the mapping, a shared read-only view of the file: dropped
     // pages are simply read again from the page cache if touched, whichever thread releases
     // them and whenever (a thread that still reads them, below `in_use` or past
@@ -420,6 +419,12 @@ pub(crate) fn release(map: &memmap2::Mmap, from: usize, to: usize) {
         unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
     #[cfg(not(unix))]
     let _ = (map, from, to);
+}
+
+/// `from..to` cut to `0..len`; `None` when nothing is left.
+fn within(len: usize, from: usize, to: usize) -> Option<(usize, usize)> {
+    let to = to.min(len);
+    (from < to).then_some((from, to))
 }
 
 /// `bytes` in a temporary file, memory-mapped (for tests of page release).
@@ -939,6 +944,12 @@ mod tests {
         release(&map, 10 * PAGE, usize::MAX);
         release(&map, 2 * PAGE, PAGE);
         assert_eq!(&map[..], &bytes[..]);
+        let len = bytes.len();
+        assert_eq!(within(len, 0, PAGE), Some((0, PAGE)));
+        assert_eq!(within(len, PAGE, usize::MAX), Some((PAGE, len)));
+        assert_eq!(within(len, 10 * PAGE, usize::MAX), None);
+        assert_eq!(within(len, 2 * PAGE, PAGE), None);
+        assert_eq!(within(len, len, len + PAGE), None);
     }
 
     /// Page release behind the reader: to the lowest offset in use, never more than

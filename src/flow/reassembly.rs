@@ -352,10 +352,11 @@ impl Reassembler {
         if !self.pending.is_empty() {
             self.skip_acked_holes(self.data_acked(ack), deliver);
         }
-        // Only a furthest acknowledgement claims bytes no earlier one did.
+        // Only a furthest acknowledgement claims bytes no earlier one did. (That of a FIN seen
+        // goes one past the bytes: not beyond them.)
         furthest
             && self.next.is_some_and(|next| {
-                if diff(ack, next) > 0 {
+                if diff(self.data_acked(ack), next) > 0 {
                     self.claim(ack, next, at)
                 } else {
                     // Every byte acknowledged was seen: every earlier claim is met (dropped
@@ -393,10 +394,6 @@ impl Reassembler {
     /// claims whose bytes have not all come since.
     #[cold]
     fn claim(&mut self, ack: u32, next: u32, at: At) -> bool {
-        // (The acknowledgement of a FIN seen goes one past the bytes: not beyond them.)
-        if diff(self.data_acked(ack), next) <= 0 {
-            return false;
-        }
         let met = self
             .claims
             .iter()

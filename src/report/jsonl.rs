@@ -209,7 +209,9 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 }
 
 /// An address as its `Display` string; IPv4 (the common case) without `fmt`, built on the
-/// stack and appended at once ("255.255.255.255:65535" with quotes is 23 bytes).
+/// stack and appended at once ("255.255.255.255:65535" with quotes is 23 bytes). The octets'
+/// digits are written here: through `itoa`, as the port is, this function took 37% more
+/// instructions (+0.5% of the whole run on the 128 MiB benchmark).
 fn addr(out: &mut Vec<u8>, a: &SocketAddr) {
     match a {
         SocketAddr::V4(v4) => {

@@ -237,12 +237,17 @@ fn u16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
     b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]))
 }
 
-fn lossy(b: &[u8]) -> Arc<str> {
-    // Valid UTF-8 (nearly every name) is checked by the fast validator, not walked in chunks.
+/// Wire bytes as text: valid UTF-8 (nearly every name) through the fast validator, not walked
+/// in chunks as `from_utf8_lossy` does; anything else lossily.
+fn text(b: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(b) {
-        Ok(s) => Arc::from(s),
-        Err(_) => Arc::from(&*String::from_utf8_lossy(b)),
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
+}
+
+fn lossy(b: &[u8]) -> Arc<str> {
+    Arc::from(&*text(b))
 }
 
 /// An ALPN protocol name from the wire.
@@ -250,10 +255,7 @@ fn alpn_name(b: &[u8]) -> AlpnName {
     const KNOWN: [&str; 6] = ["h2", "http/1.1", "http/1.0", "h3", "h2c", "acme-tls/1"];
     match KNOWN.iter().find(|k| k.as_bytes() == b) {
         Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(b).into_owned(),
-        }),
+        None => Cow::Owned(text(b).into_owned()),
     }
 }
 
