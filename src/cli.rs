@@ -410,35 +410,37 @@ fn analyze(
             writeln!(out)?;
         }
         Format::Jsonl => {
-            let lines = LinePool::default();
+            // Lines are written here, straight into one buffer that goes to stdout whenever it
+            // holds OUT_BUF bytes: a line rendered on a worker had to cross to this thread's core
+            // in its own buffer, and that buffer back (see docs/performance.md).
+            let mut buf: Vec<u8> = Vec::with_capacity(OUT_BUF + 4096);
             for path in files {
                 let p = jsonl::PathJson::new(&path.display().to_string());
                 let mut write_err: Option<io::Error> = None;
-                // Each line is rendered where the connection was checked (a worker with
-                // `--jobs`); this thread only writes them in order.
-                let render = |_, c| {
-                    let c = filter.conn(c)?;
-                    let mut line = lines.take();
-                    let written = jsonl::write_conn(&mut line, &c, Some(&p));
-                    line.push(b'\n');
-                    Some((c.worst(), written.map(|()| line)))
-                };
-                let res = analyze_rendered(path, opts, &render, &mut |line| {
-                    let Some((severity, line)) = line else { return };
+                let res = analyze_rendered(path, opts, &|_, c| filter.conn(c), &mut |c| {
+                    let Some(c) = c else { return };
                     if write_err.is_some() {
                         return;
                     }
-                    worst = worst.max(severity);
-                    match line {
-                        Ok(line) => {
-                            if let Err(e) = out.write_all(&line) {
-                                write_err = Some(e);
-                            }
-                            lines.give_back(line);
+                    worst = worst.max(c.worst());
+                    let start = buf.len();
+                    match jsonl::write_conn(&mut buf, &c, Some(&p)) {
+                        Ok(()) => buf.push(b'\n'),
+                        Err(e) => {
+                            buf.truncate(start);
+                            write_err = Some(e.into());
+                            return;
                         }
-                        Err(e) => write_err = Some(e.into()),
+                    }
+                    if buf.len() >= OUT_BUF {
+                        if let Err(e) = out.write_all(&buf) {
+                            write_err = Some(e);
+                        }
+                        buf.clear();
                     }
                 });
+                out.write_all(&buf)?;
+                buf.clear();
                 if let Some(e) = write_err {
                     return Err(e.into());
                 }
@@ -458,34 +460,6 @@ fn analyze(
     } else {
         0
     }))
-}
-
-/// Line buffers handed back by the writer for the next lines (with `--jobs` the workers render
-/// and this thread writes): a line (about 1 KiB) is too big for malloc's per-thread cache, and
-/// allocating and freeing one per connection showed in profiles.
-#[derive(Default)]
-struct LinePool(std::sync::Mutex<Vec<Vec<u8>>>);
-
-impl LinePool {
-    /// Buffers kept: enough for the lines in flight between workers and the writer.
-    const KEEP: usize = 256;
-
-    fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut l| l.pop())
-            .unwrap_or_else(|| Vec::with_capacity(2048))
-    }
-
-    fn give_back(&self, mut line: Vec<u8>) {
-        line.clear();
-        if let Ok(mut l) = self.0.lock()
-            && l.len() < Self::KEEP
-        {
-            l.push(line);
-        }
-    }
 }
 
 /// How a batch (`scan`, `merge`) is reported.
