@@ -109,8 +109,9 @@ pub fn analyze_with(
     analyze_rendered(path, opts, &|t, c| (t, c), &mut |(t, c)| on_conn(&t, c))
 }
 
-/// Turns a finished connection and its report into what the caller keeps (a JSON line, a
-/// filtered report, ...). With `--jobs` it runs on the worker threads.
+/// Turns a finished connection and its report into what the caller keeps (the CLI keeps the
+/// filtered report, and renders it where it writes). With `--jobs` it runs on the worker
+/// threads, and what it returns crosses to the merging one.
 pub type Render<'r, R> = dyn Fn(Timeline, ConnReport) -> R + Sync + 'r;
 
 /// The general form: each finished connection is checked, reported and handed to `render`
@@ -742,7 +743,7 @@ fn worker_died() -> ! {
 }
 
 /// A reader thread numbers and dispatches (and tracks the new flows itself while every worker
-/// is busy, see [`choose_owner`]); `jobs - 1` workers track, check and render, the first of
+/// is busy, see [`choose_owner`]); `jobs - 1` workers track and check, the first of
 /// them on this thread, which between its own messages merges each sweep's batches in stream
 /// order and settles what needs other connections. (A merging thread of its own, a third busy
 /// thread on two cores, kept preempting the other two: see docs/performance.md.)

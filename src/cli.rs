@@ -59,8 +59,8 @@ pub enum Command {
         #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Never)]
         fail_on: FailOn,
         /// Threads for one file: a reader numbers the packets and N-1 workers own the
-        /// connections, check and render them (the reader takes new connections itself while
-        /// every worker has a backlog); the first worker also merges and writes. The output is
+        /// connections and check them (the reader takes new connections itself while every
+        /// worker has a backlog); the first worker also merges, renders and writes. The output is
         /// identical whatever N. Applies to uncompressed pcap and pcapng files (gzip and stdin
         /// are read by one thread). More than 256 counts as 256.
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
