@@ -19,6 +19,13 @@
 #   --bin FILE      measure this tlsdiag binary instead of target/release/tlsdiag (e.g. a saved
 #                   build, to compare versions); parse_floor still comes from target/release
 #   --regen         regenerate the inputs even if they exist
+#   --page-cache M  the state each input is put in before every timed run (scripts/page-cache.py):
+#                   4k (default): dropped from the page cache and read back with readahead off,
+#                   so it is cached in 4 KiB pages, the state the generator leaves it in and the
+#                   one every table in docs/performance.md was measured in; large: dropped and
+#                   read back with readahead, so the kernel caches it in large folios (2 MiB here);
+#                   keep: only `cat FILE` (whatever state it is in stays)
+#   --no-large      skip the extra rounds on the largest pcap in the other page-cache state
 #
 # What it does:
 #   1. cargo build --release (tlsdiag and examples/parse_floor), copied to DIR/bin so that a
@@ -29,20 +36,24 @@
 #      that does not depend on tlsdiag's code), the parsing floor (examples/parse_floor: the
 #      bare pcap-parser loop, its streaming reader over the file and nothing else), tlsdiag's
 #      own reader (parse_floor --tlsdiag-reader: memory-mapped, empty callback), `tlsdiag analyze
-#      --format jsonl` and the human report (`tlsdiag analyze`). Each runs right after
-#      `cat FILE > /dev/null` (this machine drops files from the page cache within about a
-#      minute, and every command must start from a cached file), under /usr/bin/time -v (peak
-#      RSS), with its output written to DIR/out/ and its wall time taken from the shell's clock.
+#      --format jsonl` and the human report (`tlsdiag analyze`). Each runs right after its input
+#      is put in the page cache in the state --page-cache names (every command starts from a
+#      cached file, and from the same kind of cache: the same capture takes tlsdiag 0.59 s in
+#      2 MiB folios and 0.70 s in 4 KiB pages, the floor 0.10 s and 0.23 s), under
+#      /usr/bin/time -v (peak RSS), with its output written to DIR/out/ and its wall time taken
+#      from the shell's clock.
 #      One-core runs are pinned to CPU 0 (taskset) and get --jobs 1 when the binary has --jobs.
 #   4. When `tlsdiag analyze --help` lists --jobs: --jobs 1 and --jobs N on the largest pcap
 #      (not pinned), and their jsonl outputs must be identical byte for byte. With 2+ CPUs also the
 #      machine's ceiling: one pinned --jobs 1 run alone, then two at once pinned to CPU 0 and
 #      CPU 1, each on its own copy of the file (DIR/bench-<S>M.copy.pcap); on a VM whose vCPUs
 #      share a core or a busy host, two CPUs do less than twice the work of one.
-#   5. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
+#   5. Unless --no-large (or --page-cache is not 4k): --repeat rounds on the largest pcap with
+#      the page cache in large folios: floor, reader, jsonl (one core), --jobs 1 and --jobs N.
+#   6. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
 #      scripts/bench-accuracy.py checks the largest pcap's findings against the seed's
 #      per-connection scenario labels.
-#   6. Prints the table (median of the runs): input, MiB, packets, cat s, floor s, reader s,
+#   7. Prints the table (median of the runs): input, MiB, packets, cat s, floor s, reader s,
 #      jsonl s, MB/s, packets/s, ratio to the floor and to tlsdiag's reader, peak RSS, human s,
 #      human RSS; then the targets, with the --jobs speed-up also round by round and as a share
 #      of the same round's ceiling (the load drifts between rounds; the verdict is the median
@@ -67,6 +78,8 @@ PIN=1
 BUILD=1
 REGEN=0
 BIN=""
+PAGE_CACHE=4k
+LARGE=1
 
 die() { echo "bench.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -80,12 +93,19 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --regen) REGEN=1; shift ;;
         --bin) BIN="$(realpath "$2")"; shift 2 ;;
+        --page-cache) PAGE_CACHE="$2"; shift 2 ;;
+        --no-large) LARGE=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 [ -x "$GEN" ] || [ -f "$GEN" ] || die "$GEN not found (../shared/bench must sit beside the repo)"
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "--repeat wants a positive number"
+case "$PAGE_CACHE" in 4k|large|keep) ;; *) die "--page-cache wants 4k, large or keep" ;; esac
+[ "$PAGE_CACHE" = 4k ] || LARGE=0
+CACHE="$PAGE_CACHE"
+# warm FILE...: puts the files in the page cache in the state $CACHE names.
+warm() { python3 "$HERE/page-cache.py" "$CACHE" "$@" || die "page-cache.py $CACHE $* failed"; }
 read -r -a SIZE_LIST <<< "$SIZES"
 [ "${#SIZE_LIST[@]}" -gt 0 ] || die "--sizes is empty"
 for s in "${SIZE_LIST[@]}"; do [[ "$s" =~ ^[1-9][0-9]*$ ]] || die "--sizes wants MiB numbers, got '$s'"; done
@@ -150,13 +170,13 @@ for s in "${SIZE_LIST[@]}"; do
 done
 
 # ---------------------------------------------------------------- timed runs
-# timed INPUT LABEL OUTFILE CMD...: cat INPUT, then run CMD (stdout to OUTFILE) under
+# timed INPUT LABEL OUTFILE CMD...: warm INPUT, then run CMD (stdout to OUTFILE) under
 # /usr/bin/time -v; appends "input label secs rss_kb status" to $RUNS.
 timed() {
     local input="$1" label="$2" out="$3"
     shift 3
     local tv="$DIR/out/time.txt" t0 t1 status=0
-    cat "$input" > /dev/null
+    warm "$input"
     t0=$(date +%s%N)
     /usr/bin/time -v -o "$tv" "$@" > "$out" 2> "$DIR/out/stderr.txt" || status=$?
     t1=$(date +%s%N)
@@ -202,7 +222,7 @@ if [ "$HAS_JOBS" = 1 ]; then
         # Each writes its output to a file, as the runs it is compared with do.
         if [ -n "$TWIN" ]; then
             timed "$BIG" solo "$DIR/out/$BIGB.solo.jsonl" taskset -c 0 "$TLSDIAG" analyze --jobs 1 --format jsonl "$BIG"
-            cat "$TWIN" > /dev/null
+            warm "$TWIN"
             timed "$BIG" pair /dev/null bash -c 'taskset -c 0 "$1" analyze --jobs 1 --format jsonl "$2" > "$4.a" &
                 taskset -c 1 "$1" analyze --jobs 1 --format jsonl "$3" > "$4.b"; wait' \
                 _ "$TLSDIAG" "$BIG" "$TWIN" "$DIR/out/$BIGB.pair.jsonl"
@@ -216,6 +236,25 @@ if [ "$HAS_JOBS" = 1 ]; then
     fi
 else
     CHECKS+=("--jobs: not offered by this tlsdiag (analyze --help has no --jobs); not measured")
+fi
+
+# The same capture with the page cache in large folios (read back with readahead), for the
+# record: the tables' state is 4 KiB pages (see --page-cache).
+if [ "$LARGE" = 1 ]; then
+    echo "timing $BIGB with the page cache in large folios" >&2
+    CACHE=large
+    for _ in $(seq "$REPEAT"); do
+        timed "$BIG" L-floor "$DIR/out/$BIGB.floor.txt" "${PINCMD[@]}" "$FLOOR" "$BIG"
+        timed "$BIG" L-reader "$DIR/out/$BIGB.reader.txt" "${PINCMD[@]}" "$FLOOR" --tlsdiag-reader "$BIG"
+        timed "$BIG" L-jsonl "$DIR/out/$BIGB.L.jsonl" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" --format jsonl "$BIG"
+        if [ "$HAS_JOBS" = 1 ]; then
+            timed "$BIG" L-jobs1 "$DIR/out/$BIGB.L.jobs1.jsonl" "$TLSDIAG" analyze --jobs 1 --format jsonl "$BIG"
+            timed "$BIG" L-jobsN "$DIR/out/$BIGB.L.jobsN.jsonl" "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
+        fi
+    done
+    CACHE="$PAGE_CACHE"
+    # Put it back as the tables measure it, so that the next run starts from the same state.
+    warm "$BIG"
 fi
 
 # The pcapng twin holds the same packets: the same connections and findings, paths aside.
@@ -240,7 +279,7 @@ fi
         echo "tlsdiag: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes'), $(rustc --version)"
     fi
     echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-    echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); page cache warmed by cat before each run"
+    echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); before each run the input is put in the page cache with scripts/page-cache.py $PAGE_CACHE"
     echo
     python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" <<'PY'
 import collections, json, os, re, statistics, sys
@@ -337,6 +376,18 @@ if big in facts:
                   f" ceilings {', '.join(f'{c:.2f}' for c in ceil)}x)")
         r1, rn = med(big, "jobs1", 1), med(big, f"jobs{jobs}", 1)
         print(f"  --jobs {jobs} peak RSS:                {rn:.1f} MiB (--jobs 1: {r1:.1f} MiB)  ({ok(rn < 64)}: under 64 MiB)")
+    lf, lr, lj = med(big, "L-floor", 0), med(big, "L-reader", 0), med(big, "L-jsonl", 0)
+    if lj == lj:
+        print()
+        print("The same pcap with the page cache in large folios (scripts/page-cache.py large before each run;")
+        print("the table above: 4 KiB pages):")
+        print(f"  floor {lf:.3f} s, reader {lr:.3f} s, jsonl {lj:.3f} s ({b['size'] / 1e6 / lj:,.0f} MB/s):"
+              f" {lj / lf:.2f}x the floor, {lj / lr:.2f}x the reader; peak RSS {med(big, 'L-jsonl', 1):.1f} MiB")
+        lp = list(zip(runs.get((big, "L-jobs1"), []), runs.get((big, "L-jobsN"), [])))
+        lper = [a[0] / b[0] for a, b in lp if a[2] == 0 and b[2] == 0]
+        if lper:
+            print(f"  --jobs {jobs} speed-up per round: {', '.join(f'{x:.2f}' for x in lper)}x (median {statistics.median(lper):.2f}x);"
+                  f" --jobs {jobs} peak RSS {med(big, 'L-jobsN', 1):.1f} MiB")
 PY
     for c in "${CHECKS[@]}"; do echo "  $c"; done
     echo
