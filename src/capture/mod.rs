@@ -501,17 +501,31 @@ const CACHE_LINE: usize = 64;
 /// slice or on other architectures than x86_64).
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
     if !bytes.is_empty() {
-        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
-        // nothing architecturally and cannot fault, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
-        }
+        prefetch_line(bytes.as_ptr());
+    }
+}
+
+/// Asks the CPU to load the cache lines of the `len` bytes from `start` (a hint: nothing is
+/// read, so `start` need not be valid; does nothing on other architectures than x86_64).
+#[inline]
+pub(crate) fn prefetch_span(start: *const u8, len: usize) {
+    for off in (0..len).step_by(CACHE_LINE) {
+        prefetch_line(start.wrapping_add(off));
+    }
+}
+
+#[inline(always)]
+fn prefetch_line(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
+    // nothing architecturally and cannot fault, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(at.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    let _ = at;
 }
 
 /// pcapng from the memory-mapped file (its section header parsed in [`map_capture`]).

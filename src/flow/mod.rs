@@ -700,6 +700,15 @@ pub struct Connections {
     pub late_packets: u64,
 }
 
+/// How many connections ahead [`Connections::finish_sorted`] asks for a connection's event
+/// list (and twice as far for its box). 1 GiB benchmark, pinned `--jobs 1`, pair medians against
+/// no prefetch: 0.966 (4 ahead), 0.975 (8 ahead) with the file in 2 MiB folios, 0.971 (4) in
+/// 4 KiB pages.
+const FINISH_AHEAD: usize = 4;
+
+/// The most of an event list asked for ahead (the lists of most connections are shorter).
+const EVENTS_AHEAD_BYTES: usize = 2048;
+
 /// Spare connection boxes kept (about 1.3 KiB each).
 const SPARE_CONNS: usize = 1024;
 
@@ -769,7 +778,33 @@ impl Connections {
     #[allow(clippy::vec_box)]
     fn finish_sorted(&mut self, mut done: Vec<Box<Conn>>) -> Vec<Timeline> {
         done.sort_by_key(|c| c.stream);
-        let timelines = done.iter_mut().map(|c| c.finish()).collect();
+        // A finished connection was last touched at least LINGER_SECS of capture time ago, so
+        // its box and event list have left the CPU caches: each is asked for a few connections
+        // ahead (the box first, its events once the box, which holds their address, is in).
+        let ask_conn = |c: &Conn| {
+            crate::capture::prefetch_span((c as *const Conn).cast(), std::mem::size_of::<Conn>())
+        };
+        let ask_events = |c: &Conn| {
+            let bytes = std::mem::size_of_val(c.events.list.as_slice());
+            crate::capture::prefetch_span(
+                c.events.list.as_ptr().cast(),
+                bytes.min(EVENTS_AHEAD_BYTES),
+            )
+        };
+        done.iter().take(2 * FINISH_AHEAD).for_each(|c| ask_conn(c));
+        done.iter().take(FINISH_AHEAD).for_each(|c| ask_events(c));
+        let mut timelines = Vec::with_capacity(done.len());
+        for i in 0..done.len() {
+            if let Some(c) = done.get(i + 2 * FINISH_AHEAD) {
+                ask_conn(c);
+            }
+            if let Some(c) = done.get(i + FINISH_AHEAD) {
+                ask_events(c);
+            }
+            if let Some(c) = done.get_mut(i) {
+                timelines.push(c.finish());
+            }
+        }
         let keep = SPARE_CONNS.saturating_sub(self.spare.len());
         for mut c in done.into_iter().take(keep) {
             // A spare holds no buffers: what a connection kept goes now, not at its reuse.
