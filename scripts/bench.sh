@@ -189,15 +189,23 @@ timed() {
     fi
 }
 
+# one_core INPUT PREFIX JSONL_OUT: the floor, tlsdiag's reader and `analyze --format jsonl` on
+# one core, labelled PREFIX floor, reader and jsonl.
+one_core() {
+    local input="$1" p="$2" out="$3" base
+    base="$(basename "$input")"
+    timed "$input" "${p}floor" "$DIR/out/$base.floor.txt" "${PINCMD[@]}" "$FLOOR" "$input"
+    timed "$input" "${p}reader" "$DIR/out/$base.reader.txt" "${PINCMD[@]}" "$FLOOR" --tlsdiag-reader "$input"
+    timed "$input" "${p}jsonl" "$out" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" --format jsonl "$input"
+}
+
 for i in "${!INPUTS[@]}"; do
     input="${INPUTS[$i]}"
     base="$(basename "$input")"
     echo "timing $base (${ROUNDS[$i]} rounds)" >&2
     for _ in $(seq "${ROUNDS[$i]}"); do
         timed "$input" cat /dev/null "${PINCMD[@]}" cat "$input"
-        timed "$input" floor "$DIR/out/$base.floor.txt" "${PINCMD[@]}" "$FLOOR" "$input"
-        timed "$input" reader "$DIR/out/$base.reader.txt" "${PINCMD[@]}" "$FLOOR" --tlsdiag-reader "$input"
-        timed "$input" jsonl "$DIR/out/$base.jsonl" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" --format jsonl "$input"
+        one_core "$input" "" "$DIR/out/$base.jsonl"
         timed "$input" human "$DIR/out/$base.human.txt" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" "$input"
     done
 done
@@ -244,9 +252,7 @@ if [ "$LARGE" = 1 ]; then
     echo "timing $BIGB with the page cache in large folios" >&2
     CACHE=large
     for _ in $(seq "$REPEAT"); do
-        timed "$BIG" L-floor "$DIR/out/$BIGB.floor.txt" "${PINCMD[@]}" "$FLOOR" "$BIG"
-        timed "$BIG" L-reader "$DIR/out/$BIGB.reader.txt" "${PINCMD[@]}" "$FLOOR" --tlsdiag-reader "$BIG"
-        timed "$BIG" L-jsonl "$DIR/out/$BIGB.L.jsonl" "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" --format jsonl "$BIG"
+        one_core "$BIG" L- "$DIR/out/$BIGB.L.jsonl"
         if [ "$HAS_JOBS" = 1 ]; then
             timed "$BIG" L-jobs1 "$DIR/out/$BIGB.L.jobs1.jsonl" "$TLSDIAG" analyze --jobs 1 --format jsonl "$BIG"
             timed "$BIG" L-jobsN "$DIR/out/$BIGB.L.jobsN.jsonl" "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
