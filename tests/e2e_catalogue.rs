@@ -150,6 +150,8 @@ rule_test!(
 );
 // negative: HelloRetryRequest then a successful second ClientHello
 rule_test!(hrr_ok, "fixtures/catalogue/hrr-ok.pcap", []);
+// a 400 KiB download in 101 records of 4 KiB (nginx ssl_buffer_size 4k) over 301 segments
+rule_test!(bulk_download, "fixtures/catalogue/bulk-download.pcap", []);
 // neither side offers RFC 5746 renegotiation_info
 rule_test!(
     insecure_reneg_no_ri,
