@@ -32,9 +32,9 @@
 #      rebuild during the runs does not change what is measured.
 #   2. ../shared/bench/make-bench-pcap.sh --from-seed builds DIR/bench-<S>M.pcap for each size
 #      (deterministic, so existing files are reused) and the pcapng twin of the largest.
-#   3. The startup: 8 x --repeat pinned runs of `tlsdiag analyze --format jsonl` and of the
+#   3. The startup: 8 x --repeat one-core runs of `tlsdiag analyze --format jsonl` and of the
 #      floor on DIR/empty.pcap (a pcap header, no packet): process start, the harness and
-#      opening the files. It is taken off each size's jsonl time when judging "linear".
+#      opening the files. Each is taken off its own per-size times when judging "linear".
 #      Then, for each input, --repeat rounds of: `cat FILE` (reading the cached file, the reference
 #      that does not depend on tlsdiag's code), the parsing floor (examples/parse_floor: the
 #      bare pcap-parser loop, its streaming reader over the file and nothing else), tlsdiag's
@@ -59,9 +59,9 @@
 #   7. Prints the table (median of the runs): input, MiB, packets, cat s, floor s, reader s,
 #      jsonl s, MB/s, packets/s, ratio to the floor and to tlsdiag's reader, peak RSS, human s,
 #      human RSS; then the targets (linear: s per GiB of each size, the startup taken off,
-#      within 15% of one another; also divided by the floor's, taken the same way, since the
-#      bare loop's own cost per byte moves with the size on this VM), with the --jobs speed-up also round by round and as a share
-#      of the same round's ceiling (the load drifts between rounds; the verdict is the median
+#      within 15% of one another; also divided by the floor's, taken the same way, since
+#      the bare loop's own cost per byte moves with the size on this VM), with the --jobs
+#      speed-up also round by round and as a share of the same round's ceiling (the load drifts between rounds; the verdict is the median
 #      of the rounds' speed-ups, each round's two runs being back to back). Everything
 #      also goes to DIR/results-<time>.txt, raw runs to DIR/runs-<time>.tsv.
 #
@@ -104,6 +104,9 @@ while [ $# -gt 0 ]; do
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
+# One spelling of the directory (a trailing slash would make the inputs' paths differ from
+# what the report computes).
+DIR="$(realpath -m "$DIR")"
 [ -x "$GEN" ] || [ -f "$GEN" ] || die "$GEN not found (../shared/bench must sit beside the repo)"
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "--repeat wants a positive number"
 case "$PAGE_CACHE" in 4k|large|keep) ;; *) die "--page-cache wants 4k, large or keep" ;; esac
@@ -372,11 +375,15 @@ if big in facts:
         # Linear means a fixed part plus a constant cost per byte. The fixed part is measured
         # (the startup runs, on a capture with no packet) and taken off each size's median;
         # what is left, per GiB, must agree within 15% across the sizes. The gross figures,
-        # startup included, are printed beside (the verdict up to 2148258 was on them).
+        # startup included, are printed beside (the verdict before 2148258 was on them).
         per = [facts[p]["jsonl"] / facts[p]["size"] * 2**30 for p in pcaps]
         spread = max(per) / min(per)
         st_j, st_f = med(empty, "startup", 0), med(empty, "startup-floor", 0)
-        if st_j == st_j and st_f == st_f:
+        too_short = [p for p in pcaps if not (facts[p]["jsonl"] > st_j and facts[p]["floor"] > st_f)]
+        if st_j == st_j and st_f == st_f and too_short:
+            print(f"  linear time: not judged: {', '.join(os.path.basename(p) for p in too_short)} took no longer than"
+                  f" the startup ({st_j * 1000:.1f} ms, floor {st_f * 1000:.1f} ms); use larger --sizes")
+        elif st_j == st_j and st_f == st_f:
             net = [(facts[p]["jsonl"] - st_j) / facts[p]["size"] * 2**30 for p in pcaps]
             fnet = [(facts[p]["floor"] - st_f) / facts[p]["size"] * 2**30 for p in pcaps]
             nspread = max(net) / min(net)

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
@@ -80,6 +80,9 @@ impl KeyLog {
     }
 }
 
+/// The AEAD tag at the end of every record (AES-GCM and ChaCha20-Poly1305).
+const TAG: usize = 16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Aes128,
@@ -123,12 +126,23 @@ impl Cipher {
             Kind::Chacha => Cipher::Chacha(Box::new(ChaCha20Poly1305::new_from_slice(key).ok()?)),
         })
     }
-    fn open(&self, nonce: &[u8; 12], msg: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-        let p = Payload { msg, aad };
+    /// Decrypts `msg` (ciphertext and its 16-byte tag) into `out`, which is overwritten: one
+    /// buffer serves every record of a direction, so decrypting allocates nothing per record.
+    fn open_into(&self, nonce: &[u8; 12], msg: &[u8], aad: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        let (text, tag) = msg.split_at_checked(msg.len().checked_sub(TAG)?)?;
+        out.clear();
+        out.extend_from_slice(text);
+        let buf = out.as_mut_slice().into();
         match self {
-            Cipher::Aes128(c) => c.decrypt(nonce.into(), p).ok(),
-            Cipher::Aes256(c) => c.decrypt(nonce.into(), p).ok(),
-            Cipher::Chacha(c) => c.decrypt(nonce.into(), p).ok(),
+            Cipher::Aes128(c) => c
+                .decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().ok()?)
+                .ok(),
+            Cipher::Aes256(c) => c
+                .decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().ok()?)
+                .ok(),
+            Cipher::Chacha(c) => c
+                .decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().ok()?)
+                .ok(),
         }
     }
 }
@@ -142,23 +156,45 @@ pub struct DirKeys {
     tls13: bool,
     /// TLS 1.2 AES-GCM: 4-byte implicit salt + 8-byte explicit nonce in each record.
     explicit_nonce: bool,
+    /// The plaintext buffer (see [`DirKeys::open`]).
+    plain: Vec<u8>,
 }
 
 impl DirKeys {
-    /// Decrypts one record body: (content type, plaintext).
+    /// Decrypts one record body: (content type, plaintext). The plaintext is written into the
+    /// buffer handed back with [`DirKeys::reuse`] after the last record, so that decrypting
+    /// allocates nothing per record.
     pub fn open(&mut self, rec_type: u8, version: u16, body: &[u8]) -> Option<(u8, Vec<u8>)> {
-        const TAG: usize = 16;
+        let mut plain = std::mem::take(&mut self.plain);
+        let inner = self.open_into(rec_type, version, body, &mut plain)?;
+        Some((inner, plain))
+    }
+
+    /// Gives back the buffer [`DirKeys::open`] returned.
+    pub fn reuse(&mut self, plain: Vec<u8>) {
+        self.plain = plain;
+    }
+
+    fn open_into(
+        &mut self,
+        rec_type: u8,
+        version: u16,
+        body: &[u8],
+        plain: &mut Vec<u8>,
+    ) -> Option<u8> {
         let seq = self.seq;
         let mut nonce = self.iv;
-        let (msg, aad): (&[u8], Vec<u8>) = if self.tls13 {
+        // The additional data: TLS 1.3, the record header (5 bytes); TLS 1.2, the sequence
+        // number and the header with the plaintext's length (13 bytes).
+        let mut aad = [0u8; 13];
+        let [v0, v1] = version.to_be_bytes();
+        let (msg, aad_len): (&[u8], usize) = if self.tls13 {
             for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
                 *n ^= s;
             }
-            let len = u16::try_from(body.len()).ok()?;
-            let mut aad = vec![rec_type];
-            aad.extend_from_slice(&version.to_be_bytes());
-            aad.extend_from_slice(&len.to_be_bytes());
-            (body, aad)
+            let [l0, l1] = u16::try_from(body.len()).ok()?.to_be_bytes();
+            aad[..5].copy_from_slice(&[rec_type, v0, v1, l0, l1]);
+            (body, 5)
         } else {
             let msg = if self.explicit_nonce {
                 nonce[4..].copy_from_slice(body.get(..8)?);
@@ -169,23 +205,24 @@ impl DirKeys {
                 }
                 body
             };
-            let plain_len = u16::try_from(msg.len().checked_sub(TAG)?).ok()?;
-            let mut aad = seq.to_be_bytes().to_vec();
-            aad.push(rec_type);
-            aad.extend_from_slice(&version.to_be_bytes());
-            aad.extend_from_slice(&plain_len.to_be_bytes());
-            (msg, aad)
+            let [l0, l1] = u16::try_from(msg.len().checked_sub(TAG)?)
+                .ok()?
+                .to_be_bytes();
+            aad[..8].copy_from_slice(&seq.to_be_bytes());
+            aad[8..].copy_from_slice(&[rec_type, v0, v1, l0, l1]);
+            (msg, 13)
         };
-        let mut plain = self.cipher.open(&nonce, msg, &aad)?;
+        self.cipher
+            .open_into(&nonce, msg, aad.get(..aad_len)?, plain)?;
         self.seq += 1;
         if self.tls13 {
             // TLSInnerPlaintext: content, type, zero padding.
             let end = plain.iter().rposition(|&b| b != 0)?;
-            let inner = plain[end];
+            let inner = plain.get(end).copied()?;
             plain.truncate(end);
-            Some((inner, plain))
+            Some(inner)
         } else {
-            Some((rec_type, plain))
+            Some(rec_type)
         }
     }
 }
@@ -267,6 +304,7 @@ pub fn tls12_keys(
             seq: 0,
             tls13: false,
             explicit_nonce: kind != Kind::Chacha,
+            plain: Vec::new(),
         })
     };
     Some((mk(ck, civ)?, mk(sk, siv)?))
@@ -311,6 +349,7 @@ pub fn tls13_keys(secret: &[u8], cipher: u16) -> Option<DirKeys> {
         seq: 0,
         tls13: true,
         explicit_nonce: false,
+        plain: Vec::new(),
     })
 }
 

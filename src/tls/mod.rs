@@ -96,8 +96,10 @@ struct TlsDir {
     finished: bool,
     /// Part of the current record's body was never captured.
     body_incomplete: bool,
-    /// Keys for this direction's encrypted records (from a key log).
-    keys: Option<decrypt::DirKeys>,
+    /// Keys for this direction's encrypted records (from a key log). Boxed, as the pending ones
+    /// of [`TlsConn`]: without a key log they are never there, and a connection's state is
+    /// copied whole when it starts.
+    keys: Option<Box<decrypt::DirKeys>>,
 }
 
 impl Default for TlsDir {
@@ -134,9 +136,9 @@ pub struct TlsConn {
     keylog: Option<std::sync::Arc<decrypt::KeyLog>>,
     client_random: Option<Vec<u8>>,
     /// TLS 1.2 keys by side, installed at that side's ChangeCipherSpec.
-    pending12: [Option<decrypt::DirKeys>; 2],
+    pending12: [Option<Box<decrypt::DirKeys>>; 2],
     /// TLS 1.3 application traffic keys by side, installed after that side's Finished.
-    pending13: [Option<decrypt::DirKeys>; 2],
+    pending13: [Option<Box<decrypt::DirKeys>>; 2],
 }
 
 fn plausible_header(d: &[u8]) -> bool {
@@ -210,8 +212,11 @@ impl TlsConn {
         let client_side = 1 - (server_side & 1);
         let server_side = server_side & 1;
         if sh.version.is_tls13() {
-            let k =
-                |s: &Option<Vec<u8>>| s.as_deref().and_then(|s| decrypt::tls13_keys(s, sh.cipher));
+            let k = |s: &Option<Vec<u8>>| {
+                s.as_deref()
+                    .and_then(|s| decrypt::tls13_keys(s, sh.cipher))
+                    .map(Box::new)
+            };
             self.dirs[server_side].keys = k(&secrets.server_hs);
             self.dirs[client_side].keys = k(&secrets.client_hs);
             self.pending13[server_side] = k(&secrets.server_app);
@@ -219,8 +224,8 @@ impl TlsConn {
         } else if let (Some(master), Some(sr)) = (secrets.master.as_deref(), sh_body.get(2..34))
             && let Some((c, s)) = decrypt::tls12_keys(master, cr, sr, sh.cipher)
         {
-            self.pending12[client_side] = Some(c);
-            self.pending12[server_side] = Some(s);
+            self.pending12[client_side] = Some(Box::new(c));
+            self.pending12[server_side] = Some(Box::new(s));
         }
     }
 
@@ -485,6 +490,44 @@ impl TlsConn {
         }
     }
 
+    /// A record of a direction with keys: decrypted and handled like its plaintext twin (true),
+    /// or, when it does not authenticate, left to the caller as ciphertext and the direction's
+    /// keys dropped (false). Kept out of [`TlsConn::record`], which every record goes through.
+    #[inline(never)]
+    fn decrypted_record(
+        &mut self,
+        side: usize,
+        rec: &RecordHeader,
+        frame: u64,
+        time: Timestamp,
+        out: &mut dyn EventSink,
+    ) -> bool {
+        let dir = &mut self.dirs[side & 1];
+        let opened = if dir.body_incomplete {
+            None
+        } else {
+            dir.keys
+                .as_mut()
+                .and_then(|k| k.open(rec.typ, rec.version, &dir.body))
+        };
+        match opened {
+            Some((inner, plain)) => {
+                self.plain_record(side, inner, &plain, rec.version, frame, time, out);
+                // The buffer goes back to the direction's keys (the application keys, if the
+                // record finished the handshake), for the next record.
+                if let Some(k) = self.dirs[side & 1].keys.as_mut() {
+                    k.reuse(plain);
+                }
+                true
+            }
+            // Wrong keys, or a record we missed: stop trying on this direction.
+            None => {
+                dir.keys = None;
+                false
+            }
+        }
+    }
+
     fn record(
         &mut self,
         side: usize,
@@ -494,23 +537,11 @@ impl TlsConn {
         out: &mut dyn EventSink,
     ) {
         let len16 = u16::try_from(rec.len).unwrap_or(u16::MAX);
-        if self.encrypted(side, rec.typ) && self.dirs[side & 1].keys.is_some() {
-            let dir = &mut self.dirs[side & 1];
-            let opened = if dir.body_incomplete {
-                None
-            } else {
-                dir.keys
-                    .as_mut()
-                    .and_then(|k| k.open(rec.typ, rec.version, &dir.body))
-            };
-            match opened {
-                Some((inner, plain)) => {
-                    self.plain_record(side, inner, plain, rec.version, frame, time, out);
-                    return;
-                }
-                // Wrong keys, or a record we missed: stop trying on this direction.
-                None => dir.keys = None,
-            }
+        if self.encrypted(side, rec.typ)
+            && self.dirs[side & 1].keys.is_some()
+            && self.decrypted_record(side, &rec, frame, time, out)
+        {
+            return;
         }
         let is_server = self.server_side == Some(side);
         let tls13 = self.tls13;
@@ -629,7 +660,7 @@ impl TlsConn {
         &mut self,
         side: usize,
         inner: u8,
-        plain: Vec<u8>,
+        plain: &[u8],
         version: u16,
         frame: u64,
         time: Timestamp,
@@ -637,7 +668,7 @@ impl TlsConn {
     ) {
         match inner {
             21 => {
-                if let [level, description, ..] = plain.as_slice() {
+                if let [level, description, ..] = plain {
                     out.emit(
                         side,
                         frame,
@@ -652,11 +683,9 @@ impl TlsConn {
             22 => {
                 let dir = &mut self.dirs[side & 1];
                 if dir.hs.is_empty() {
-                    dir.hs = plain;
                     dir.hs_start_seg = dir.rec_start_seg;
-                } else {
-                    dir.hs.extend_from_slice(&plain);
                 }
+                dir.hs.extend_from_slice(plain);
                 self.handshake_messages(side, version, frame, time, out);
             }
             23 => {
@@ -670,7 +699,7 @@ impl TlsConn {
                         last_frame: frame,
                     },
                 );
-                out.app_data(side, &plain, frame, time);
+                out.app_data(side, plain, frame, time);
             }
             _ => {}
         }
