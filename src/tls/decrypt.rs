@@ -129,20 +129,28 @@ impl Cipher {
     /// Decrypts `msg` (ciphertext and its 16-byte tag) into `out`, which is overwritten: one
     /// buffer serves every record of a direction, so decrypting allocates nothing per record.
     fn open_into(&self, nonce: &[u8; 12], msg: &[u8], aad: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        fn run<C: AeadInOut>(
+            c: &C,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            out: &mut [u8],
+            tag: &[u8],
+        ) -> Option<()> {
+            c.decrypt_inout_detached(
+                nonce.as_slice().try_into().ok()?,
+                aad,
+                out.into(),
+                tag.try_into().ok()?,
+            )
+            .ok()
+        }
         let (text, tag) = msg.split_at_checked(msg.len().checked_sub(TAG)?)?;
         out.clear();
         out.extend_from_slice(text);
-        let buf = out.as_mut_slice().into();
         match self {
-            Cipher::Aes128(c) => c
-                .decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().ok()?)
-                .ok(),
-            Cipher::Aes256(c) => c
-                .decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().ok()?)
-                .ok(),
-            Cipher::Chacha(c) => c
-                .decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().ok()?)
-                .ok(),
+            Cipher::Aes128(c) => run(&**c, nonce, aad, out, tag),
+            Cipher::Aes256(c) => run(&**c, nonce, aad, out, tag),
+            Cipher::Chacha(c) => run(&**c, nonce, aad, out, tag),
         }
     }
 }
