@@ -13,6 +13,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::capture::Timestamp;
 use crate::tls::{CertInfo, ClientHelloInfo, ServerHelloInfo, TlsVersion};
@@ -155,6 +156,45 @@ pub enum EventKind {
     HttpResponse(Box<crate::http::ResponseInfo>),
     /// A WebSocket frame (after a 101 response).
     WsFrame(crate::http::websocket::WsFrameInfo),
+}
+
+/// Letters of a transcript kept in the value itself (a short connection's has 10-20).
+const TRANSCRIPT_INLINE: usize = 32;
+
+/// A connection's compact transcript ([`Timeline::transcript`]): ASCII, read as a `str`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Transcript(SmallVec<[u8; TRANSCRIPT_INLINE]>);
+
+impl Transcript {
+    pub fn as_str(&self) -> &str {
+        // Built from ASCII letters only, so always valid.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Transcript {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Transcript {
+    fn from(s: &str) -> Transcript {
+        Transcript(SmallVec::from_slice(s.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Only silences at least this long become [`EventKind::Idle`] events.
@@ -538,9 +578,10 @@ impl Timeline {
     }
 
     /// The compact transcript (see the module docs).
-    pub fn transcript(&self) -> String {
-        // At most one letter per event (ASCII), and the cut at 200 letters: one allocation.
-        let mut s = String::with_capacity(self.events.len().min(201));
+    pub fn transcript(&self) -> Transcript {
+        // At most one letter per event (ASCII), and the cut at 200 letters: at most one
+        // allocation, none up to TRANSCRIPT_INLINE letters.
+        let mut s = SmallVec::with_capacity(self.events.len().min(201));
         for e in &self.events {
             if let Some(l) = e.kind.letter() {
                 let c = if l.is_ascii_alphabetic() && e.dir.is_client() {
@@ -548,14 +589,15 @@ impl Timeline {
                 } else {
                     l
                 };
-                s.push(c);
+                // Letters, '~' and '+' only: one byte each.
+                s.push(u8::try_from(c).unwrap_or(b'?'));
                 if s.len() >= 200 {
-                    s.push('+');
+                    s.push(b'+');
                     break;
                 }
             }
         }
-        s
+        Transcript(s)
     }
 
     pub fn outcome(&self) -> Outcome {

@@ -492,7 +492,7 @@ mod tests {
                 .unwrap_or(SocketAddr::from(([0; 4], 0))),
             sni: Some("www.example.test".into()),
             alpn: None,
-            alpn_offered: vec!["h2".into(), "http/1.1".into()],
+            alpn_offered: smallvec::smallvec!["h2".into(), "http/1.1".into()],
             tls_version: Some(crate::tls::TlsVersion(0x7f17)),
             cipher: Some("TLS_AES_128_GCM_SHA256".into()),
             outcome: Outcome::HandshakeFailed,

@@ -125,7 +125,7 @@ pub struct ConnReport {
     pub sni: Option<std::sync::Arc<str>>,
     /// The ALPN protocol the server selected.
     pub alpn: Option<crate::tls::AlpnName>,
-    pub alpn_offered: Vec<crate::tls::AlpnName>,
+    pub alpn_offered: crate::tls::AlpnList,
     pub tls_version: Option<crate::tls::TlsVersion>,
     pub cipher: Option<std::borrow::Cow<'static, str>>,
     pub outcome: Outcome,
@@ -133,7 +133,7 @@ pub struct ConnReport {
     pub last_frame: u64,
     pub first_time: Timestamp,
     pub last_time: Timestamp,
-    pub transcript: String,
+    pub transcript: crate::timeline::Transcript,
     pub c2s: DirStats,
     pub s2c: DirStats,
     pub findings: Vec<Finding>,

@@ -235,7 +235,7 @@ pub fn render(r: &FileReport, d: &Digest) -> String {
             if c.transcript.chars().count() > 40 {
                 format!("{}…", c.transcript.chars().take(40).collect::<String>())
             } else {
-                c.transcript.clone()
+                c.transcript.to_string()
             },
             findings_cell(c),
         ]);

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use super::names::TlsVersion;
 
@@ -60,6 +61,15 @@ impl std::fmt::Debug for SessionId {
 /// An ALPN protocol name: the registered ones without an allocation.
 pub type AlpnName = Cow<'static, str>;
 
+/// A ClientHello's ALPN names: two (the usual "h2", "http/1.1") without an allocation of
+/// their own, in the ClientHello's box and in a report's copy of them.
+pub type AlpnList = SmallVec<[AlpnName; 2]>;
+
+/// How many u16s of a ClientHello's four lists are kept in its box (a list longer than that
+/// goes to a heap block of its own): 96 bytes cover the lists of the common clients (browsers
+/// send about 45 entries, OpenSSL and curl fewer).
+const LISTS_INLINE: usize = 48;
+
 /// The facts of a ClientHello.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientHelloInfo {
@@ -68,11 +78,12 @@ pub struct ClientHelloInfo {
     pub record_version: TlsVersion,
     pub legacy_version: TlsVersion,
     pub sni: Option<Arc<str>>,
-    pub alpn: Vec<AlpnName>,
+    pub alpn: AlpnList,
     /// The cipher suites, the extension types (in the order sent), supported_groups and
-    /// supported_versions (GREASE included, as sent), one after another: one allocation
-    /// instead of four. Read them with the methods of the same names.
-    lists: Vec<u16>,
+    /// supported_versions (GREASE included, as sent), one after another, in the box unless
+    /// longer than [`LISTS_INLINE`]: with `alpn` inline too, a ClientHello is one allocation
+    /// instead of three. Read them with the methods of the same names.
+    lists: SmallVec<[u16; LISTS_INLINE]>,
     /// Where the extension types, the groups and the versions start in `lists`.
     starts: [usize; 3],
     pub renegotiation_info: bool,
@@ -102,8 +113,8 @@ impl ClientHelloInfo {
             record_version,
             legacy_version,
             sni: None,
-            alpn: Vec::new(),
-            lists: Vec::new(),
+            alpn: AlpnList::new(),
+            lists: SmallVec::new(),
             starts: [0; 3],
             renegotiation_info: false,
             renegotiation_scsv: false,
@@ -132,9 +143,13 @@ impl ClientHelloInfo {
 
     /// The four lists, `lens` long each, appended one after another by `fill` (a list at a
     /// time: one chained iterator would lose `extend`'s exact-size path).
-    fn set_lists(&mut self, lens: [usize; 4], fill: impl FnOnce(&mut Vec<u16>)) {
+    fn set_lists(
+        &mut self,
+        lens: [usize; 4],
+        fill: impl FnOnce(&mut SmallVec<[u16; LISTS_INLINE]>),
+    ) {
         let [suites, extensions, groups, versions] = lens;
-        self.lists = Vec::with_capacity(suites + extensions + groups + versions);
+        self.lists = SmallVec::with_capacity(suites + extensions + groups + versions);
         fill(&mut self.lists);
         debug_assert_eq!(self.lists.len(), suites + extensions + groups + versions);
         self.starts = [suites, suites + extensions, suites + extensions + groups];

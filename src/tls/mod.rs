@@ -22,7 +22,7 @@ pub mod hello;
 pub mod names;
 
 pub use cert::{CertInfo, CertSummary};
-pub use hello::{AlpnName, ClientHelloInfo, RecordFormat, ServerHelloInfo, SessionId};
+pub use hello::{AlpnList, AlpnName, ClientHelloInfo, RecordFormat, ServerHelloInfo, SessionId};
 pub use names::{TlsVersion, alert_name, cipher_name};
 
 use crate::capture::Timestamp;
