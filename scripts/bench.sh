@@ -388,7 +388,7 @@ if big in facts:
     print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)}; {b['jsonl'] / b['reader']:.2f}x tlsdiag's own reader)")
     jf = med(big, "jsonl-file", 0)
     if jf == jf:
-        fs = os.popen(f"stat -f -c %T {os.path.dirname(big)}/out").read().strip() or "?"
+        fs = os.popen(f"df --output=fstype {os.path.dirname(big)}/out | tail -1").read().strip() or "?"
         out_mib = os.path.getsize(os.path.join(os.path.dirname(big), "out", os.path.basename(big) + ".jsonl")) / 2**20
         print(f"    jsonl to a file ({out_mib:.0f} MiB of output in {os.path.dirname(big)}/out, {fs}): {jf:.3f} s, {jf / b['floor']:.2f}x the floor"
               f" (+{jf - b['jsonl']:.3f} s: the kernel storing the output; the table's jsonl writes to /dev/null)")
