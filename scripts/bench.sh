@@ -63,9 +63,10 @@
 #   6. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
 #      scripts/bench-accuracy.py checks the largest pcap's findings against the seed's
 #      per-connection scenario labels.
-#   7. Prints the table (median of the runs): input, MiB, packets, cat s, floor s, reader s,
-#      jsonl s, MB/s, packets/s, ratio to the floor and to tlsdiag's reader, peak RSS, human s,
-#      human RSS; then the targets (linear: s per GiB of each size, the startup taken off,
+#   7. Prints the table (median of the runs): input, MiB, packets, cat s, the floor's s, MB/s,
+#      packets/s and peak RSS, reader s, jsonl s, MB/s, packets/s, ratio to the floor and to
+#      tlsdiag's reader, peak RSS, and the human report's s, MB/s, packets/s and peak RSS;
+#      then the targets (linear: s per GiB of each size, the startup taken off,
 #      within 15% of one another; also divided by the floor's, taken the same way, since
 #      the bare loop's own cost per byte moves with the size on this VM), with the --jobs
 #      speed-up also round by round and as a share of the same round's ceiling (the load drifts between rounds; the verdict is the median
@@ -351,8 +352,9 @@ def packets(inp):
     except (OSError, AttributeError):
         return 0
 
-head = ["input", "MiB", "packets", "cat s", "floor s", "floor MB/s", "reader s", "jsonl s", "MB/s",
-        "packets/s", "× floor", "× reader", "peak RSS MiB", "human s", "human RSS MiB"]
+head = ["input", "MiB", "packets", "cat s", "floor s", "floor MB/s", "floor packets/s", "floor RSS MiB",
+        "reader s", "jsonl s", "MB/s", "packets/s", "× floor", "× reader", "peak RSS MiB", "human s",
+        "human MB/s", "human packets/s", "human RSS MiB"]
 rows, facts = [], {}
 for inp in order:
     size = os.path.getsize(inp)
@@ -362,10 +364,11 @@ for inp in order:
     rss, hrss = med(inp, "jsonl", 1), med(inp, "human", 1)
     facts[inp] = dict(size=size, floor=fl, reader=rd, jsonl=js, rss=rss, human=hu, hrss=hrss)
     rows.append([os.path.basename(inp), f"{size / 2**20:.0f}", f"{n:,}", f"{med(inp, 'cat', 0):.3f}",
-                 f"{fl:.3f}", f"{size / 1e6 / fl:,.0f}", f"{rd:.3f}",
+                 f"{fl:.3f}", f"{size / 1e6 / fl:,.0f}", f"{n / fl:,.0f}", f"{med(inp, 'floor', 1):.1f}",
+                 f"{rd:.3f}",
                  f"{js:.3f}", f"{size / 1e6 / js:,.0f}", f"{n / js:,.0f}", f"{js / fl:.2f}",
                  f"{js / rd:.2f}",
-                 f"{rss:.1f}", f"{hu:.3f}", f"{hrss:.1f}"])
+                 f"{rss:.1f}", f"{hu:.3f}", f"{size / 1e6 / hu:,.0f}", f"{n / hu:,.0f}", f"{hrss:.1f}"])
 w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
 for r in [head] + rows:
     print("  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(r)))
