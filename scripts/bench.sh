@@ -45,7 +45,7 @@
 #      2 MiB folios and 0.70 s in 4 KiB pages, the floor 0.10 s and 0.23 s), under
 #      /usr/bin/time -v (peak RSS), and its wall time taken from the shell's clock. tlsdiag's
 #      timed jsonl runs write to /dev/null: rendering and write(2) are measured, the sink is
-#      not (storing ~93 MiB of output in the page cache costs this VM's kernel 0.1-0.35 s, from
+#      not (storing ~93 MiB of output in the page cache costs this VM's kernel 0.01-0.35 s, from
 #      run to run, as much as a third of tlsdiag's own time). On the largest pcap and its
 #      pcapng twin, each round also times a one-core jsonl run that writes its output to a file
 #      in DIR/out/ (removed before the run, untimed), reported beside the table as "jsonl to a

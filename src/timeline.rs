@@ -589,8 +589,9 @@ impl Timeline {
                 } else {
                     l
                 };
-                // Letters, '~' and '+' only: one byte each.
-                s.push(u8::try_from(c).unwrap_or(b'?'));
+                // Letters and '~' only: one ASCII byte each (anything else would make the
+                // bytes invalid UTF-8, so it is kept out).
+                s.push(if c.is_ascii() { c as u8 } else { b'?' });
                 if s.len() >= 200 {
                     s.push(b'+');
                     break;
