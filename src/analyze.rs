@@ -550,10 +550,24 @@ impl<R> Deliver<R> for MergeHere<'_, '_, R> {
     }
 }
 
+/// What a worker hands back to the reader.
+struct Back<'m> {
+    /// Emptied batches.
+    spare: mpsc::Sender<Vec<Numbered<'m>>>,
+    /// Connection slots it emptied at a sweep, under its owner index (see [`Freed`]).
+    freed: mpsc::Sender<Freed>,
+    /// Its owner index.
+    owner: u32,
+}
+
+/// An owner's emptied connection slots, with the stream each held: the reader's numbering
+/// hands them out again ([`Numbering::release`]).
+type Freed = (u32, Vec<(u32, u64)>);
+
 fn worker<'m, R: Send>(
     rx: mpsc::Receiver<ToWorker<'m>>,
     out: &mut dyn Deliver<R>,
-    spare: mpsc::Sender<Vec<Numbered<'m>>>,
+    back: Back<'m>,
     progress: &Progress,
     keylog: Option<Arc<KeyLog>>,
     render: &Render<'_, R>,
@@ -590,16 +604,23 @@ fn worker<'m, R: Send>(
                 // Back to the reader for another batch: no large allocation freed here and
                 // made again there for every batch.
                 list.clear();
-                let _ = spare.send(list);
+                let _ = back.spare.send(list);
                 progress.finish(sent_at);
                 out.after_batch();
                 continue;
             }
-            ToWorker::Sweep(epoch, now) => FromWorker {
-                epoch,
-                batch: check(conns.sweep(now)),
-                late_packets: 0,
-            },
+            ToWorker::Sweep(epoch, now) => {
+                let batch = check(conns.sweep(now));
+                let freed = conns.take_freed();
+                if !freed.is_empty() {
+                    let _ = back.freed.send((back.owner, freed));
+                }
+                FromWorker {
+                    epoch,
+                    batch,
+                    late_packets: 0,
+                }
+            }
             ToWorker::End(epoch) => FromWorker {
                 epoch,
                 batch: prechecked_last(conns.finish(), render),
@@ -771,12 +792,17 @@ fn parallel<R: Send>(
     std::thread::scope(|s| {
         let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<Numbered<'_>>>();
+        let (freed_tx, freed_rx) = mpsc::channel::<Freed>();
         let mut to_workers = Vec::with_capacity(workers);
         // Worker 0 runs on this thread (below), the others on their own.
         let mut here = None;
-        for p in progress {
+        for (owner, p) in (0u32..).zip(progress) {
             let (tx, rx) = mpsc::sync_channel::<ToWorker<'_>>(QUEUE);
-            let back = spare_tx.clone();
+            let back = Back {
+                spare: spare_tx.clone(),
+                freed: freed_tx.clone(),
+                owner,
+            };
             if here.is_none() {
                 here = Some((rx, back, p));
             } else {
@@ -787,6 +813,7 @@ fn parallel<R: Send>(
             to_workers.push(tx);
         }
         drop(spare_tx);
+        drop(freed_tx);
         let reader_keylog = keylog.clone();
         let reader_merge = merge_tx.clone();
         let (pages_tx, pages_rx) = mpsc::channel::<(usize, usize)>();
@@ -831,7 +858,13 @@ fn parallel<R: Send>(
                     _ => return,
                 };
                 let id = numbering.assign_owned(&seg, || {
-                    choose(&mut sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)))
+                    let w = choose(&mut sent.iter().zip(progress).map(|(s, p)| s.in_flight(p)));
+                    // Any owner that is no worker's index is the reader: one slot space.
+                    if usize::try_from(w).is_ok_and(|w| w < workers) {
+                        w
+                    } else {
+                        READER
+                    }
                 });
                 // An owner that is no worker's index is the reader: a 4-tuple keeps its owner,
                 // so all its packets come here, and none is ever dropped.
@@ -856,6 +889,11 @@ fn parallel<R: Send>(
                         batch: prechecked(own.sweep(now), &empty, render),
                         late_packets: 0,
                     });
+                    numbering.release(READER, &own.take_freed());
+                    // Slots the workers emptied at earlier sweeps.
+                    while let Ok((owner, freed)) = freed_rx.try_recv() {
+                        numbering.release(owner, &freed);
+                    }
                     epoch += 1;
                 }
             });
@@ -1205,7 +1243,7 @@ mod tests {
             id: Assigned {
                 stream: 0,
                 new: false,
-                flow: 0,
+                slot: 0,
                 owner: 0,
             },
         }

@@ -535,41 +535,127 @@ pub struct Assigned {
     pub stream: u64,
     /// Whether it starts a new connection.
     pub new: bool,
-    /// The hash of its 4-tuple, the same for both directions: the key of its connection.
-    pub flow: u64,
+    /// The slot of its connection in its owner's [`Connections`]: the numbering's one hash
+    /// lookup per packet finds the connection too.
+    pub slot: u32,
     /// The thread that owns the 4-tuple (see [`Numbering::assign_owned`]; 0 with one thread).
     pub owner: u32,
 }
 
-/// What the numbering remembers of a 4-tuple.
+/// What the numbering remembers of a 4-tuple (32 bytes: the table holds every 4-tuple of the
+/// capture).
 #[derive(Clone, Copy, Debug)]
 struct KeyState {
     stream: u64,
-    /// Side 0 (the first sender) is the lower address of the key.
-    a_is_lower: bool,
-    /// Wireshark's base_seq per side: the first sequence number seen.
-    base_seq: [Option<u32>; 2],
+    /// Wireshark's base_seq per side: the first sequence number seen (see `has_base`).
+    base_seq: [u32; 2],
     /// Who owns the 4-tuple; [`UNOWNED`] while it has been seen only quoted in an ICMP error
     /// (its stream index is reserved; its first TCP segment starts the connection).
     owner: u32,
+    /// The slot its connection was given ([`NO_SLOT`] while reserved).
+    slot: u32,
+    /// Side 0 (the first sender) is the lower address of the key.
+    a_is_lower: bool,
+    /// Whether `base_seq` of each side is known.
+    has_base: [bool; 2],
 }
 
 /// The owner of a 4-tuple seen only quoted in an ICMP error.
 const UNOWNED: u32 = u32::MAX;
 
+/// The slot of a 4-tuple that has no connection (only quoted so far).
+const NO_SLOT: u32 = u32::MAX;
+
+/// The stream of a free slot.
+const FREE: u64 = u64::MAX;
+
 impl KeyState {
     fn reserved(&self) -> bool {
         self.owner == UNOWNED
+    }
+
+    /// The base sequence number of `side`, if known.
+    fn base(&self, side: usize) -> Option<u32> {
+        match (self.has_base.get(side), self.base_seq.get(side)) {
+            (Some(true), Some(&b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Records `seq` as the base sequence number of `side` unless it has one.
+    fn set_base_once(&mut self, side: usize, seq: u32) {
+        if let (Some(has), Some(b)) = (self.has_base.get_mut(side), self.base_seq.get_mut(side))
+            && !*has
+        {
+            *has = true;
+            *b = seq;
+        }
+    }
+}
+
+/// One owner's connection slots, as the numbering hands them out: the stream each slot holds
+/// (or [`FREE`]) and the free ones. The owner's [`Connections`] keeps its live connections in
+/// a vector by slot and gives a slot back ([`Numbering::release`]) when it finalises the
+/// connection in it; until then the slot is not given to another 4-tuple.
+#[derive(Debug, Default)]
+struct Slots {
+    stream: Vec<u64>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    /// A free slot (or a new one) for `stream`.
+    fn take(&mut self, stream: u64) -> u32 {
+        while let Some(s) = self.free.pop() {
+            if let Some(x) = self.stream.get_mut(s as usize) {
+                *x = stream;
+                return s;
+            }
+        }
+        match u32::try_from(self.stream.len()) {
+            Ok(s) if s < NO_SLOT => {
+                self.stream.push(stream);
+                s
+            }
+            // Four billion live connections on one thread: not tracked.
+            _ => NO_SLOT,
+        }
+    }
+
+    /// The slot for `stream`, a new connection on a 4-tuple whose connection `old` had `slot`:
+    /// the same slot while `old` still holds it (the owner replaces the connection in it, as
+    /// a new connection on a 4-tuple replaces the old one), another one once it was given back.
+    fn again(&mut self, slot: u32, old: u64, stream: u64) -> u32 {
+        match self.stream.get_mut(slot as usize) {
+            Some(x) if *x == old => {
+                *x = stream;
+                slot
+            }
+            _ => self.take(stream),
+        }
+    }
+
+    /// `slot` is free again if it still holds `stream` (a new connection of the same 4-tuple
+    /// may have taken it over since: then its owner did not free it).
+    fn release(&mut self, slot: u32, stream: u64) {
+        if let Some(x) = self.stream.get_mut(slot as usize)
+            && *x == stream
+        {
+            *x = FREE;
+            self.free.push(slot);
+        }
     }
 }
 
 /// Wireshark's `tcp.stream` numbering, kept apart from connection state so that one reader can
 /// number every packet in file order while the connections are spread over threads (workers,
-/// and the reader itself).
+/// and the reader itself). It also hands out each connection's slot in its owner's table.
 #[derive(Debug, Default)]
 pub struct Numbering {
     keys: rustc_hash::FxHashMap<u64, KeyState>,
     next: u64,
+    /// By owner.
+    slots: rustc_hash::FxHashMap<u32, Slots>,
 }
 
 impl Numbering {
@@ -592,44 +678,69 @@ impl Numbering {
     /// thread.
     pub fn assign_owned(&mut self, seg: &TcpSegment<'_>, owner: impl FnOnce() -> u32) -> Assigned {
         let (h, lower) = flow_key(seg.src, seg.dst);
-        let fresh = |stream: u64, owner: u32| KeyState {
+        let slots = &mut self.slots;
+        let fresh = |stream: u64, owner: u32, slot: u32| KeyState {
             stream,
-            a_is_lower: lower,
-            base_seq: [Some(seg.seq), None],
+            base_seq: [seg.seq, 0],
             owner,
+            slot,
+            a_is_lower: lower,
+            has_base: [true, false],
         };
         let owner = move || owner().min(UNOWNED - 1);
-        let (stream, new, owner) = match self.keys.get_mut(&h) {
+        let st = match self.keys.get_mut(&h) {
             None => {
                 let stream = self.next;
                 self.next += 1;
                 let owner = owner();
-                self.keys.insert(h, fresh(stream, owner));
-                (stream, true, owner)
+                let slot = slots.entry(owner).or_default().take(stream);
+                let st = fresh(stream, owner, slot);
+                self.keys.insert(h, st);
+                return Assigned {
+                    stream,
+                    new: true,
+                    slot,
+                    owner,
+                };
             }
-            Some(st) if st.reserved() => {
-                *st = fresh(st.stream, owner());
-                (st.stream, true, st.owner)
-            }
-            Some(st) => {
-                let side = usize::from(lower != st.a_is_lower);
-                let is_syn = seg.flags.syn() && !seg.flags.ack();
-                if is_syn && st.base_seq[side].is_some_and(|b| b != seg.seq) {
-                    let stream = self.next;
-                    self.next += 1;
-                    *st = fresh(stream, st.owner);
-                    (stream, true, st.owner)
-                } else {
-                    st.base_seq[side].get_or_insert(seg.seq);
-                    (st.stream, false, st.owner)
-                }
+            Some(st) => st,
+        };
+        let new = if st.reserved() {
+            let owner = owner();
+            let slot = slots.entry(owner).or_default().take(st.stream);
+            *st = fresh(st.stream, owner, slot);
+            true
+        } else {
+            let side = usize::from(lower != st.a_is_lower);
+            let is_syn = seg.flags.syn() && !seg.flags.ack();
+            if is_syn && st.base(side).is_some_and(|b| b != seg.seq) {
+                let stream = self.next;
+                self.next += 1;
+                let slot = slots
+                    .entry(st.owner)
+                    .or_default()
+                    .again(st.slot, st.stream, stream);
+                *st = fresh(stream, st.owner, slot);
+                true
+            } else {
+                st.set_base_once(side, seg.seq);
+                false
             }
         };
         Assigned {
-            stream,
+            stream: st.stream,
             new,
-            flow: h,
-            owner,
+            slot: st.slot,
+            owner: st.owner,
+        }
+    }
+
+    /// Slots `owner` has emptied: (slot, the stream of the connection it finalised there).
+    pub fn release(&mut self, owner: u32, freed: &[(u32, u64)]) {
+        if let Some(slots) = self.slots.get_mut(&owner) {
+            for &(slot, stream) in freed {
+                slots.release(slot, stream);
+            }
         }
     }
 
@@ -641,9 +752,11 @@ impl Numbering {
                 h,
                 KeyState {
                     stream: self.next,
-                    a_is_lower: true,
-                    base_seq: [None; 2],
+                    base_seq: [0; 2],
                     owner: UNOWNED,
+                    slot: NO_SLOT,
+                    a_is_lower: true,
+                    has_base: [false; 2],
                 },
             );
             self.next += 1;
@@ -684,8 +797,11 @@ impl Live {
 /// The live connections one owner holds (the whole file, or one thread's share of the flows).
 #[derive(Debug, Default)]
 pub struct Connections {
-    /// By [`Assigned::flow`].
-    live: rustc_hash::FxHashMap<u64, Live>,
+    /// By [`Assigned::slot`].
+    live: Vec<Option<Live>>,
+    /// Slots emptied since [`Connections::take_freed`] last ran, with the stream each held:
+    /// for the numbering to hand out again ([`Numbering::release`]).
+    freed: Vec<(u32, u64)>,
     /// Session secrets for decryption, if the user has them.
     keylog: Option<Arc<KeyLog>>,
     /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep. (Boxes
@@ -723,7 +839,17 @@ impl Connections {
 
     /// One segment, numbered by [`Numbering::assign`].
     pub fn packet(&mut self, seg: &TcpSegment<'_>, at: At, id: Assigned) {
+        let slot = id.slot as usize;
         if id.new {
+            if id.slot == NO_SLOT {
+                // Not tracked (see `Slots::take`).
+                self.late_packets += 1;
+                return;
+            }
+            if self.live.len() <= slot {
+                // Slots are handed out in order: this grows the table by one.
+                self.live.resize_with(slot + 1, || None);
+            }
             let fresh = Conn::new(id.stream, seg, at, self.keylog.as_ref());
             let mut c = match self.spare.pop() {
                 Some(mut b) => {
@@ -733,43 +859,52 @@ impl Connections {
                 None => Box::new(fresh),
             };
             c.packet(seg, at);
-            if let Some(old) = self.live.insert(id.flow, Live::new(c)) {
+            // A connection still in the slot is the 4-tuple's previous one (port reuse): the
+            // numbering gives a slot to another 4-tuple only once it was freed.
+            if let Some(old) = self
+                .live
+                .get_mut(slot)
+                .and_then(|l| l.replace(Live::new(c)))
+            {
                 self.replaced.push(old.conn);
             }
         } else {
-            match self.live.get_mut(&id.flow) {
-                Some(l) => l.packet(seg, at),
-                None => self.late_packets += 1,
+            match self.live.get_mut(slot) {
+                // The slot may hold another 4-tuple's connection by now.
+                Some(Some(l)) if l.conn.stream == id.stream => l.packet(seg, at),
+                _ => self.late_packets += 1,
             }
         }
+    }
+
+    /// The slots emptied since the last call, with the stream each held.
+    pub fn take_freed(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.freed)
     }
 
     /// Finalises the connections that are done at capture time `now` (closed and quiet for
     /// [`LINGER_SECS`], or silent for [`IDLE_EXPIRY_SECS`]) and those replaced since the last
     /// sweep, in stream order.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<Timeline> {
-        let expired: Vec<u64> = self
-            .live
-            .iter()
-            .filter(|(_, l)| {
+        let mut done = std::mem::take(&mut self.replaced);
+        for (slot, cell) in (0u32..).zip(self.live.iter_mut()) {
+            let expired = cell.as_ref().is_some_and(|l| {
                 let quiet = now.0.saturating_sub(l.last_time.0) / 1_000_000_000;
                 (l.closed && quiet >= LINGER_SECS) || quiet >= IDLE_EXPIRY_SECS
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        let mut done = std::mem::take(&mut self.replaced);
-        done.extend(
-            expired
-                .iter()
-                .filter_map(|k| self.live.remove(k).map(|l| l.conn)),
-        );
+            });
+            if let Some(l) = cell.take_if(|_| expired) {
+                self.freed.push((slot, l.conn.stream));
+                done.push(l.conn);
+            }
+        }
         self.finish_sorted(done)
     }
 
     /// End of the capture: every connection is finalised, in stream order.
     pub fn finish(&mut self) -> Vec<Timeline> {
         let mut done = std::mem::take(&mut self.replaced);
-        done.extend(self.live.drain().map(|(_, l)| l.conn));
+        done.extend(self.live.drain(..).flatten().map(|l| l.conn));
+        self.freed.clear();
         self.finish_sorted(done)
     }
 
@@ -880,6 +1015,8 @@ impl FlowTable {
         self.conns.packet(seg, At::from(frame), id);
         if self.clock.due(frame.time) {
             let batch = self.conns.sweep(frame.time);
+            self.numbering.release(id.owner, &self.conns.freed);
+            self.conns.freed.clear();
             if !batch.is_empty() {
                 done(batch);
             }
@@ -1017,6 +1154,63 @@ mod tests {
             Numbering::default().assign(&seg(C, S, 1, SYN, b"")).owner,
             0
         );
+    }
+
+    // --- connection slots --------------------------------------------------------------------
+    /// A slot goes to another 4-tuple only after its owner finalised the connection in it and
+    /// told the numbering; a late packet naming a slot taken over since is counted late, never
+    /// given to the new connection; port reuse keeps the slot while the old connection holds
+    /// it, and takes another once it was given away.
+    #[test]
+    fn slots_are_handed_out_again_only_once_freed() {
+        let mut n = Numbering::default();
+        let mut c = Connections::default();
+        let at = |frame: u64, secs: i64| At {
+            frame,
+            time: Timestamp(secs * 1_000_000_000),
+        };
+        let feed = |n: &mut Numbering, c: &mut Connections, s: TcpSegment<'_>, f, t| {
+            let id = n.assign(&s);
+            c.packet(&s, at(f, t), id);
+            id
+        };
+        let (d, e) = ("10.0.0.3:40001", "10.0.0.4:40002");
+        let a = feed(&mut n, &mut c, seg(C, S, 100, SYN, b""), 1, 0);
+        assert_eq!((a.stream, a.slot), (0, 0));
+        feed(&mut n, &mut c, seg(S, C, 0, TcpFlags::RST, b""), 2, 0);
+        let b = feed(&mut n, &mut c, seg(d, S, 1, SYN, b""), 3, 1);
+        assert_eq!((b.stream, b.slot), (1, 1));
+        // Stream 0 closed 10 s ago: finalised, its slot freed.
+        let done = c.sweep(Timestamp(10_000_000_000));
+        assert_eq!(done.iter().map(|t| t.stream).collect::<Vec<_>>(), [0]);
+        let freed = c.take_freed();
+        assert_eq!(freed, [(0, 0)]);
+        n.release(a.owner, &freed);
+        // A new 4-tuple takes slot 0.
+        let e1 = feed(&mut n, &mut c, seg(e, S, 5, SYN, b""), 4, 11);
+        assert_eq!((e1.stream, e1.slot, e1.new), (2, 0, true));
+        // A late packet of stream 0 names slot 0: late, not stream 2's.
+        let late = feed(&mut n, &mut c, seg(C, S, 101, ACK, b"x"), 5, 12);
+        assert_eq!((late.stream, late.slot, late.new), (0, 0, false));
+        assert_eq!(c.late_packets, 1);
+        // Port reuse on C's 4-tuple: slot 0 is stream 2's now, so another slot.
+        let a2 = feed(&mut n, &mut c, seg(C, S, 9000, SYN, b""), 6, 13);
+        assert_eq!((a2.stream, a2.slot, a2.new), (3, 2, true));
+        // Port reuse on E's 4-tuple while stream 2 still holds slot 0: the same slot; stream 2
+        // is replaced (finalised at the next sweep, as with one table).
+        let e2 = feed(&mut n, &mut c, seg(e, S, 777, SYN, b""), 7, 14);
+        assert_eq!((e2.stream, e2.slot, e2.new), (4, 0, true));
+        let done = c.sweep(Timestamp(15_000_000_000));
+        assert_eq!(done.iter().map(|t| t.stream).collect::<Vec<_>>(), [2]);
+        assert_eq!(done.first().map(|t| t.c2s.packets), Some(1));
+        // A replaced connection frees no slot: its 4-tuple's new connection is in it.
+        assert!(c.take_freed().is_empty());
+        let rest = c.finish();
+        assert_eq!(rest.iter().map(|t| t.stream).collect::<Vec<_>>(), [1, 3, 4]);
+        // Releasing a slot that a new connection of the same 4-tuple holds does nothing.
+        n.release(0, &[(0, 2)]);
+        let f = feed(&mut n, &mut c, seg("10.0.0.5:1", S, 1, SYN, b""), 8, 16);
+        assert_eq!(f.slot, 3);
     }
 
     // --- stream numbering (Wireshark tcp.stream) ------------------------------------------
