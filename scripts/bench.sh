@@ -329,7 +329,7 @@ fi
     echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); before each run the input is put in the page cache with scripts/page-cache.py $PAGE_CACHE"
     echo
     python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" <<'PY'
-import collections, json, os, re, statistics, sys
+import collections, json, os, re, statistics, subprocess, sys
 
 runs_path, jobs, has_jobs, big = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
 runs = collections.defaultdict(list)
@@ -346,6 +346,12 @@ order = [i for i in order if i != empty]
 def med(inp, label, i):
     v = [r[i] for r in runs.get((inp, label), [])]
     return statistics.median(v) if v else float("nan")
+
+def round_ratios(slow, fast):
+    """The largest pcap's speed-up of `fast` over `slow`, round by round (the n-th run of each
+    label is the n-th round; a round where either failed is left out)."""
+    pairs = zip(runs.get((big, slow), []), runs.get((big, fast), []))
+    return [a[0] / b[0] for a, b in pairs if a[2] == 0 and b[2] == 0]
 
 def packets(inp):
     try:
@@ -393,7 +399,9 @@ if big in facts:
     print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)}; {b['jsonl'] / b['reader']:.2f}x tlsdiag's own reader)")
     jf = med(big, "jsonl-file", 0)
     if jf == jf:
-        fs = os.popen(f"df --output=fstype {os.path.dirname(big)}/out | tail -1").read().strip() or "?"
+        df = subprocess.run(["df", "--output=fstype", os.path.join(os.path.dirname(big), "out")],
+                            capture_output=True, text=True)
+        fs = (df.stdout.split() or ["?"])[-1] if df.returncode == 0 else "?"
         out_mib = os.path.getsize(os.path.join(os.path.dirname(big), "out", os.path.basename(big) + ".jsonl")) / 2**20
         print(f"    jsonl to a file ({out_mib:.0f} MiB of output in {os.path.dirname(big)}/out, {fs}): {jf:.3f} s, {jf / b['floor']:.2f}x the floor"
               f" (+{jf - b['jsonl']:.3f} s: the kernel storing the output; the table's jsonl writes to /dev/null)")
@@ -433,8 +441,7 @@ if big in facts:
         # The verdict is the median of the rounds' ratios (each round's two runs are back to
         # back): the ratio of the medians takes its two sides from different moments, and a
         # slow window for one of them moves it (1.78x once where the rounds' median was 1.57x).
-        pairs_only = list(zip(runs.get((big, "jobs1"), []), runs.get((big, f"jobs{jobs}"), [])))
-        per = [a[0] / b[0] for a, b in pairs_only if a[2] == 0 and b[2] == 0]
+        per = round_ratios("jobs1", f"jobs{jobs}")
         speed = statistics.median(per) if per else j1 / jn
         print(f"  --jobs {jobs} speed-up over --jobs 1:  {speed:.2f}x, median of the rounds  ({ok(speed >= 1.7)} for 2 cores: >= 1.7x);"
               f" medians {j1:.3f} s / {jn:.3f} s = {j1 / jn:.2f}x")
@@ -466,8 +473,7 @@ if big in facts:
             if why:
                 print(f"  WARNING: the machine's speed moved within rounds ({'; '.join(why)}):"
                       f" this run's --jobs figures carry that noise")
-        fp = list(zip(runs.get((big, "jobs1-file"), []), runs.get((big, f"jobs{jobs}-file"), [])))
-        fper = [a[0] / b[0] for a, b in fp if a[2] == 0 and b[2] == 0]
+        fper = round_ratios("jobs1-file", f"jobs{jobs}-file")
         if fper:
             print(f"  ... with the output written to a file: {', '.join(f'{x:.2f}' for x in fper)}x (median {statistics.median(fper):.2f}x;"
                   f" medians {med(big, 'jobs1-file', 0):.3f} s / {med(big, f'jobs{jobs}-file', 0):.3f} s; the verdict above is on /dev/null)")
@@ -481,8 +487,7 @@ if big in facts:
         print(f"  floor {lf:.3f} s, reader {lr:.3f} s, jsonl {lj:.3f} s ({b['size'] / 1e6 / lj:,.0f} MB/s):"
               f" {lj / lf:.2f}x the floor, {lj / lr:.2f}x the reader; peak RSS {med(big, 'L-jsonl', 1):.1f} MiB")
         print(f"  jsonl within 3x of the floor:      {lj / lf:.2f}x  ({ok(lj / lf <= 3)} in large folios)")
-        lp = list(zip(runs.get((big, "L-jobs1"), []), runs.get((big, "L-jobsN"), [])))
-        lper = [a[0] / b[0] for a, b in lp if a[2] == 0 and b[2] == 0]
+        lper = round_ratios("L-jobs1", "L-jobsN")
         if lper:
             print(f"  --jobs {jobs} speed-up per round: {', '.join(f'{x:.2f}' for x in lper)}x (median {statistics.median(lper):.2f}x);"
                   f" --jobs {jobs} peak RSS {med(big, 'L-jobsN', 1):.1f} MiB")

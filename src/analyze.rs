@@ -918,7 +918,7 @@ fn parallel<R: Send>(
                         batch: prechecked(own.sweep(now), &empty, render),
                         late_packets: 0,
                     });
-                    numbering.release(READER, &own.take_freed());
+                    own.release_slots(&mut numbering, READER);
                     // Slots the workers emptied at earlier sweeps.
                     while let Ok((owner, freed)) = freed_rx.try_recv() {
                         numbering.release(owner, &freed);

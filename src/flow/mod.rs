@@ -877,9 +877,17 @@ impl Connections {
         }
     }
 
-    /// The slots emptied since the last call, with the stream each held.
+    /// The slots emptied since the last call, with the stream each held (for a numbering on
+    /// another thread; on this one, [`Connections::release_slots`]).
     pub fn take_freed(&mut self) -> Vec<(u32, u64)> {
         std::mem::take(&mut self.freed)
+    }
+
+    /// Hands the slots emptied since the last call back to `numbering`, which numbers this
+    /// table's connections as `owner`.
+    pub fn release_slots(&mut self, numbering: &mut Numbering, owner: u32) {
+        numbering.release(owner, &self.freed);
+        self.freed.clear();
     }
 
     /// Finalises the connections that are done at capture time `now` (closed and quiet for
@@ -1015,8 +1023,7 @@ impl FlowTable {
         self.conns.packet(seg, At::from(frame), id);
         if self.clock.due(frame.time) {
             let batch = self.conns.sweep(frame.time);
-            self.numbering.release(id.owner, &self.conns.freed);
-            self.conns.freed.clear();
+            self.conns.release_slots(&mut self.numbering, id.owner);
             if !batch.is_empty() {
                 done(batch);
             }
