@@ -69,8 +69,9 @@
 #      then the targets (linear: s per GiB of each size, the startup taken off,
 #      within 15% of one another; also divided by the floor's, taken the same way, since
 #      the bare loop's own cost per byte moves with the size on this VM), with the --jobs
-#      speed-up also round by round and as a share of the same round's ceiling (the load drifts between rounds; the verdict is the median
-#      of the rounds' speed-ups, each round's two runs being back to back), and a warning
+#      speed-up also round by round, as a share of the same round's ceiling and over the same
+#      round's one-thread run pinned to CPU 0 (the load drifts between rounds; the verdict is the median
+#      of the rounds' speed-ups over the unpinned --jobs 1, each round's two runs being back to back), and a warning
 #      when the machine's speed moved within rounds (a round above 105% of its own ceiling, or
 #      ceilings more than 20% apart). Everything also goes to DIR/results-<time>.txt, raw runs
 #      to DIR/runs-<time>.tsv.

@@ -560,6 +560,8 @@ struct KeyState {
     has_base: [bool; 2],
 }
 
+const _: () = assert!(std::mem::size_of::<KeyState>() == 32);
+
 /// The owner of a 4-tuple seen only quoted in an ICMP error.
 const UNOWNED: u32 = u32::MAX;
 
