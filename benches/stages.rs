@@ -121,7 +121,7 @@ fn decode_all(frames: &Frames) -> usize {
     for &(linktype, start, end) in &frames.frames {
         if let link::Decoded::Tcp(seg) = link::decode(linktype, &frames.buf[start..end]) {
             tcp += 1;
-            black_box(seg.payload.len());
+            black_box(seg.body.payload.len());
         }
     }
     tcp

@@ -37,11 +37,18 @@ impl TcpFlags {
     }
 }
 
-/// One TCP segment taken from a frame.
+/// One TCP segment taken from a frame: its 4-tuple and the rest.
 #[derive(Clone, Copy, Debug)]
 pub struct TcpSegment<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    pub body: TcpBody<'a>,
+}
+
+/// What a [`TcpSegment`] carries besides its 4-tuple: all that tracking reads once the packet's
+/// connection, and its side of it, are known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpBody<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
@@ -138,20 +145,22 @@ macro_rules! tcp_segment {
         TcpSegment {
             src: SocketAddr::new($src_ip, tcp.source_port()),
             dst: SocketAddr::new($dst_ip, tcp.destination_port()),
-            seq: tcp.sequence_number(),
-            ack: tcp.acknowledgment_number(),
-            flags: TcpFlags(
-                (u8::from(tcp.fin()) * TcpFlags::FIN)
-                    | (u8::from(tcp.syn()) * TcpFlags::SYN)
-                    | (u8::from(tcp.rst()) * TcpFlags::RST)
-                    | (u8::from(tcp.psh()) * TcpFlags::PSH)
-                    | (u8::from(tcp.ack()) * TcpFlags::ACK),
-            ),
-            window: tcp.window_size(),
-            payload: $payload,
-            wire_len: u32::try_from($wire).unwrap_or(u32::MAX),
-            ttl: $ttl,
-            ip_id: $ip_id,
+            body: TcpBody {
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags: TcpFlags(
+                    (u8::from(tcp.fin()) * TcpFlags::FIN)
+                        | (u8::from(tcp.syn()) * TcpFlags::SYN)
+                        | (u8::from(tcp.rst()) * TcpFlags::RST)
+                        | (u8::from(tcp.psh()) * TcpFlags::PSH)
+                        | (u8::from(tcp.ack()) * TcpFlags::ACK),
+                ),
+                window: tcp.window_size(),
+                payload: $payload,
+                wire_len: u32::try_from($wire).unwrap_or(u32::MAX),
+                ttl: $ttl,
+                ip_id: $ip_id,
+            },
         }
     }};
 }
@@ -456,9 +465,9 @@ mod tests {
         };
         assert_eq!(seg.src.to_string(), "10.0.0.1:40000");
         assert_eq!(seg.dst.to_string(), "10.0.0.2:443");
-        assert!(seg.flags.syn() && !seg.flags.ack());
-        assert_eq!(seg.ip_id, Some(0x1234));
-        assert_eq!(seg.wire_len, 0);
+        assert!(seg.body.flags.syn() && !seg.body.flags.ack());
+        assert_eq!(seg.body.ip_id, Some(0x1234));
+        assert_eq!(seg.body.wire_len, 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod reassembly;
 
 use std::net::SocketAddr;
 
-use crate::capture::link::TcpSegment;
+use crate::capture::link::{TcpBody, TcpSegment};
 use crate::capture::{Frame, Timestamp};
 use crate::http::HttpConn;
 use crate::timeline::{
@@ -254,16 +254,13 @@ impl Conn {
         }
     }
 
-    fn side_of(&self, src: SocketAddr) -> usize {
-        usize::from(src != self.a)
-    }
-
     fn closed(&self) -> bool {
         self.rst || (self.fin[0] && self.fin[1])
     }
 
-    fn packet(&mut self, seg: &TcpSegment<'_>, at: At) {
-        let side = self.side_of(seg.src);
+    /// One segment from `side` (0: the side that sent the connection's first packet).
+    fn packet(&mut self, side: usize, seg: &TcpBody<'_>, at: At) {
+        let side = side.min(1);
         let other = 1 - side;
         let (num, time) = (at.frame, at.time);
         self.last_frame = num;
@@ -540,6 +537,10 @@ pub struct Assigned {
     pub slot: u32,
     /// The thread that owns the 4-tuple (see [`Numbering::assign_owned`]; 0 with one thread).
     pub owner: u32,
+    /// The segment's side of its connection: 0 when it goes the way the connection's first
+    /// packet went, 1 the other way. (The numbering compares the 4-tuple anyway; a worker then
+    /// needs no addresses past a connection's first packet.)
+    pub side: u8,
 }
 
 /// What the numbering remembers of a 4-tuple (32 bytes: the table holds every 4-tuple of the
@@ -683,7 +684,7 @@ impl Numbering {
         let slots = &mut self.slots;
         let fresh = |stream: u64, owner: u32, slot: u32| KeyState {
             stream,
-            base_seq: [seg.seq, 0],
+            base_seq: [seg.body.seq, 0],
             owner,
             slot,
             a_is_lower: lower,
@@ -703,19 +704,20 @@ impl Numbering {
                     new: true,
                     slot,
                     owner,
+                    side: 0,
                 };
             }
             Some(st) => st,
         };
-        let new = if st.reserved() {
+        let (new, side) = if st.reserved() {
             let owner = owner();
             let slot = slots.entry(owner).or_default().take(st.stream);
             *st = fresh(st.stream, owner, slot);
-            true
+            (true, 0)
         } else {
             let side = usize::from(lower != st.a_is_lower);
-            let is_syn = seg.flags.syn() && !seg.flags.ack();
-            if is_syn && st.base(side).is_some_and(|b| b != seg.seq) {
+            let is_syn = seg.body.flags.syn() && !seg.body.flags.ack();
+            if is_syn && st.base(side).is_some_and(|b| b != seg.body.seq) {
                 let stream = self.next;
                 self.next += 1;
                 let slot = slots
@@ -723,10 +725,10 @@ impl Numbering {
                     .or_default()
                     .again(st.slot, st.stream, stream);
                 *st = fresh(stream, st.owner, slot);
-                true
+                (true, 0)
             } else {
-                st.set_base_once(side, seg.seq);
-                false
+                st.set_base_once(side, seg.body.seq);
+                (false, side as u8)
             }
         };
         Assigned {
@@ -734,6 +736,7 @@ impl Numbering {
             new,
             slot: st.slot,
             owner: st.owner,
+            side,
         }
     }
 
@@ -789,8 +792,8 @@ impl Live {
         }
     }
 
-    fn packet(&mut self, seg: &TcpSegment<'_>, at: At) {
-        self.conn.packet(seg, at);
+    fn packet(&mut self, side: usize, seg: &TcpBody<'_>, at: At) {
+        self.conn.packet(side, seg, at);
         self.last_time = self.conn.last_time;
         self.closed = self.conn.closed();
     }
@@ -860,7 +863,8 @@ impl Connections {
                 }
                 None => Box::new(fresh),
             };
-            c.packet(seg, at);
+            // Its first packet: side 0.
+            c.packet(0, &seg.body, at);
             // A connection still in the slot is the 4-tuple's previous one (port reuse): the
             // numbering gives a slot to another 4-tuple only once it was freed.
             if let Some(old) = self
@@ -871,11 +875,19 @@ impl Connections {
                 self.replaced.push(old.conn);
             }
         } else {
-            match self.live.get_mut(slot) {
-                // The slot may hold another 4-tuple's connection by now.
-                Some(Some(l)) if l.conn.stream == id.stream => l.packet(seg, at),
-                _ => self.late_packets += 1,
-            }
+            self.packet_of_open(&seg.body, at, id);
+        }
+    }
+
+    /// A segment of a connection already open (`id.new` is false), without its 4-tuple: the
+    /// numbering has told its side. (A `--jobs` worker gets packets so, save each connection's
+    /// first.)
+    #[inline]
+    pub fn packet_of_open(&mut self, seg: &TcpBody<'_>, at: At, id: Assigned) {
+        match self.live.get_mut(id.slot as usize) {
+            // The slot may hold another 4-tuple's connection by now.
+            Some(Some(l)) if l.conn.stream == id.stream => l.packet(usize::from(id.side), seg, at),
+            _ => self.late_packets += 1,
         }
     }
 
@@ -1094,14 +1106,16 @@ mod tests {
         TcpSegment {
             src: src.parse().expect("addr"),
             dst: dst.parse().expect("addr"),
-            seq,
-            ack: 0,
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload,
-            wire_len: payload.len() as u32,
-            ttl: 64,
-            ip_id: None,
+            body: TcpBody {
+                seq,
+                ack: 0,
+                flags: TcpFlags(flags),
+                window: 1000,
+                payload,
+                wire_len: payload.len() as u32,
+                ttl: 64,
+                ip_id: None,
+            },
         }
     }
 
@@ -1120,6 +1134,57 @@ mod tests {
     const SYN: u8 = TcpFlags::SYN;
     const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const ACK: u8 = TcpFlags::ACK;
+
+    /// A segment's side is its direction against its connection's first packet, whichever
+    /// address is the lower, and a new connection on the 4-tuple (port reuse) starts it again:
+    /// what `Conn` would find by comparing the addresses.
+    #[test]
+    fn the_side_is_the_direction_against_the_first_packet() {
+        let mut n = Numbering::default();
+        let sides = |n: &mut Numbering, list: &[TcpSegment<'_>]| -> Vec<(u64, bool, u8)> {
+            list.iter()
+                .map(|s| {
+                    let a = n.assign(s);
+                    (a.stream, a.new, a.side)
+                })
+                .collect()
+        };
+        // The server (the higher address) speaks first: it is side 0.
+        let got = sides(
+            &mut n,
+            &[
+                seg(S, C, 7, ACK, b"x"),
+                seg(C, S, 1, ACK, b""),
+                seg(S, C, 8, ACK, b"y"),
+            ],
+        );
+        assert_eq!(got, [(0, true, 0), (0, false, 1), (0, false, 0)]);
+        // The client opens again from the same port: a new connection, the client side 0.
+        let got = sides(
+            &mut n,
+            &[
+                seg(C, S, 9000, SYN, b""),
+                seg(S, C, 50, SYNACK, b""),
+                seg(C, S, 9001, ACK, b""),
+            ],
+        );
+        assert_eq!(got, [(1, true, 0), (1, false, 1), (1, false, 0)]);
+        let mut c = Connections::default();
+        let mut m = Numbering::default();
+        for (i, s) in [seg(S, C, 7, ACK, b"x"), seg(C, S, 1, ACK, b"")]
+            .iter()
+            .enumerate()
+        {
+            let id = m.assign(s);
+            c.packet(s, At::from(&frame(i as u64 + 1, 0)), id);
+        }
+        let t = c.finish();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].client, t[0].server),
+            (C.parse().unwrap(), S.parse().unwrap())
+        );
+    }
 
     // --- owners (--jobs) --------------------------------------------------------------------
     /// A 4-tuple gets its owner once, at its first segment (an ICMP quote does not decide it),
@@ -1323,7 +1388,7 @@ mod tests {
     #[test]
     fn unseen_bytes_are_cited_at_the_acknowledgement_that_claimed_them() {
         let ack = |mut s: TcpSegment<'static>, a: u32| {
-            s.ack = a;
+            s.body.ack = a;
             s
         };
         let run = |middle: [TcpSegment<'static>; 3]| {

@@ -572,7 +572,7 @@ mod tests {
                 else {
                     return;
                 };
-                let p = seg.payload;
+                let p = seg.body.payload;
                 let (Some(&[0x16, 3, _, _, _, 1, a, b, c]), true) = (p.get(..9), p.len() > 9)
                 else {
                     return;
