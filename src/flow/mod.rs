@@ -502,7 +502,9 @@ impl From<&Frame<'_>> for At {
 
 /// A 64-bit hash of a 4-tuple, the same for both directions, and whether `a` is the lower
 /// endpoint. The numbering remembers every conversation of the capture (Wireshark never forgets
-/// one), so its entries are small (a collision needs ~4 billion connections).
+/// one), so its entries are small (a collision needs ~4 billion connections by chance; FxHash is
+/// not keyed, so a capture built for it can make two 4-tuples share an entry: their packets then
+/// go to one connection, each side taken from its own endpoint order, and nothing panics).
 fn flow_key(a: SocketAddr, b: SocketAddr) -> (u64, bool) {
     use std::hash::BuildHasher;
     let fx = rustc_hash::FxBuildHasher;
@@ -667,9 +669,10 @@ impl Numbering {
         self.next
     }
 
-    /// The stream of this segment, and whether it starts a new connection (a new 4-tuple, the
+    /// The stream of this segment, whether it starts a new connection (a new 4-tuple, the
     /// first real packet of a reserved one, or a SYN whose ISN differs from that side's base
-    /// sequence number: port reuse; a retransmitted SYN keeps its stream).
+    /// sequence number: port reuse; a retransmitted SYN keeps its stream), and its side (0 for
+    /// the packet that starts a connection).
     pub fn assign(&mut self, seg: &TcpSegment<'_>) -> Assigned {
         self.assign_owned(seg, || 0)
     }
@@ -1141,40 +1144,60 @@ mod tests {
     #[test]
     fn the_side_is_the_direction_against_the_first_packet() {
         let mut n = Numbering::default();
-        let sides = |n: &mut Numbering, list: &[TcpSegment<'_>]| -> Vec<(u64, bool, u8)> {
-            list.iter()
+        // A 4-tuple first quoted in an ICMP error (IPv6): its stream, 0, is reserved.
+        let (hi, lo) = ("[2001:db8::9]:443", "[2001:db8::1]:50000");
+        n.quoted(lo.parse().expect("addr"), hi.parse().expect("addr"));
+        let cases = [
+            // The server (the higher address) speaks first: it is side 0.
+            (
+                1,
+                [
+                    seg(S, C, 7, ACK, b"x"),
+                    seg(C, S, 1, ACK, b""),
+                    seg(S, C, 8, ACK, b"y"),
+                ],
+            ),
+            // The client opens again from the same port: a new connection, the client side 0.
+            (
+                2,
+                [
+                    seg(C, S, 9000, SYN, b""),
+                    seg(S, C, 50, SYNACK, b""),
+                    seg(C, S, 9001, ACK, b""),
+                ],
+            ),
+            // The quoted 4-tuple opened from the higher address.
+            (
+                0,
+                [
+                    seg(hi, lo, 5, ACK, b"a"),
+                    seg(lo, hi, 9, ACK, b""),
+                    seg(hi, lo, 6, ACK, b"b"),
+                ],
+            ),
+        ];
+        for (stream, packets) in cases {
+            let got: Vec<(u64, bool, u8)> = packets
+                .iter()
                 .map(|s| {
                     let a = n.assign(s);
                     (a.stream, a.new, a.side)
                 })
-                .collect()
-        };
-        // The server (the higher address) speaks first: it is side 0.
-        let got = sides(
-            &mut n,
-            &[
-                seg(S, C, 7, ACK, b"x"),
-                seg(C, S, 1, ACK, b""),
-                seg(S, C, 8, ACK, b"y"),
-            ],
-        );
-        assert_eq!(got, [(0, true, 0), (0, false, 1), (0, false, 0)]);
-        // The client opens again from the same port: a new connection, the client side 0.
-        let got = sides(
-            &mut n,
-            &[
-                seg(C, S, 9000, SYN, b""),
-                seg(S, C, 50, SYNACK, b""),
-                seg(C, S, 9001, ACK, b""),
-            ],
-        );
-        assert_eq!(got, [(1, true, 0), (1, false, 1), (1, false, 0)]);
+                .collect();
+            let want = [(stream, true, 0), (stream, false, 1), (stream, false, 0)];
+            assert_eq!(got, want, "stream {stream}");
+        }
+        // Tracked with those sides: each direction's packets and bytes are counted apart (the
+        // server speaks first here, and the client is the side of the higher port).
         let mut c = Connections::default();
         let mut m = Numbering::default();
-        for (i, s) in [seg(S, C, 7, ACK, b"x"), seg(C, S, 1, ACK, b"")]
-            .iter()
-            .enumerate()
-        {
+        let packets = [
+            seg(S, C, 7, ACK, b"xyz"),
+            seg(C, S, 1, ACK, b""),
+            seg(S, C, 10, ACK, b"w"),
+            seg(C, S, 1, ACK, b"hello"),
+        ];
+        for (i, s) in packets.iter().enumerate() {
             let id = m.assign(s);
             c.packet(s, At::from(&frame(i as u64 + 1, 0)), id);
         }
@@ -1184,6 +1207,8 @@ mod tests {
             (t[0].client, t[0].server),
             (C.parse().unwrap(), S.parse().unwrap())
         );
+        assert_eq!((t[0].c2s.packets, t[0].c2s.bytes), (2, 5));
+        assert_eq!((t[0].s2c.packets, t[0].s2c.bytes), (2, 4));
     }
 
     // --- owners (--jobs) --------------------------------------------------------------------
