@@ -497,12 +497,28 @@ const PAGE: usize = 4096;
 /// The unit [`prefetch`] loads.
 const CACHE_LINE: usize = 64;
 
-/// Asks the CPU to load the cache line holding the start of `bytes` (does nothing for an empty
-/// slice or on other architectures than x86_64).
+/// Asks the CPU to load the cache line holding the start of `bytes` for one use, without
+/// displacing what stays in use (does nothing for an empty slice or on other architectures
+/// than x86_64).
+///
+/// The reader asks for every line of the file ahead of it, and most of them (the payload of
+/// application data, which is only length-skipped) are never read: with the ordinary hint
+/// (`T0`) each one also took a place in the core's larger caches, evicting connection state
+/// and the heap. The non-temporal hint brings the line close to the core without that. Measured
+/// on the 1 GiB benchmark, one core, alternating pairs: 0.969 and 0.959 of the time with `T0`
+/// in 4 KiB pages (12 and 10 pairs), 0.963 in 2 MiB folios (10 pairs); `--jobs 2` unchanged
+/// (0.984, 0.997); the `T2` hint instead was 1.22x slower.
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8]) {
-    if !bytes.is_empty() {
-        prefetch_line(bytes.as_ptr());
+    if bytes.is_empty() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
+    // nothing architecturally and cannot fault, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_NTA, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_NTA>(bytes.as_ptr().cast());
     }
 }
 
