@@ -505,40 +505,39 @@ const CACHE_LINE: usize = 64;
 /// application data, which is only length-skipped) are never read: with the ordinary hint
 /// (`T0`) each one also took a place in the core's larger caches, evicting connection state
 /// and the heap. The non-temporal hint brings the line close to the core without that. Measured
-/// on the 1 GiB benchmark, one core, alternating pairs: 0.969 and 0.959 of the time with `T0`
-/// in 4 KiB pages (12 and 10 pairs), 0.963 in 2 MiB folios (10 pairs); `--jobs 2` unchanged
-/// (0.984, 0.997); the `T2` hint instead was 1.22x slower.
+/// on the 1 GiB benchmark, one core, alternating pairs against `T0`: 0.969 and 0.959 of its
+/// time in 4 KiB pages (12 and 10 pairs), 0.963 in 2 MiB folios (10 pairs); `--jobs 2`
+/// unchanged (0.984, 0.997); the `T2` hint instead was 1.22x slower.
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
-    // nothing architecturally and cannot fault, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_NTA, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_NTA>(bytes.as_ptr().cast());
+    if !bytes.is_empty() {
+        prefetch_line::<true>(bytes.as_ptr());
     }
 }
 
-/// Asks the CPU to load the cache lines of the `len` bytes from `start` (a hint: nothing is
-/// read, so `start` need not be valid; does nothing on other architectures than x86_64).
+/// Asks the CPU to load the cache lines of the `len` bytes from `start`, to be kept (a hint:
+/// nothing is read, so `start` need not be valid; does nothing on other architectures than
+/// x86_64).
 #[inline]
 pub(crate) fn prefetch_span(start: *const u8, len: usize) {
     for off in (0..len).step_by(CACHE_LINE) {
-        prefetch_line(start.wrapping_add(off));
+        prefetch_line::<false>(start.wrapping_add(off));
     }
 }
 
+/// One cache line: for one use (`prefetchnta`, see [`prefetch`]) or to keep (`prefetcht0`).
 #[inline(always)]
-fn prefetch_line(at: *const u8) {
+fn prefetch_line<const ONE_USE: bool>(at: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads
     // nothing architecturally and cannot fault, whatever the address.
     unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(at.cast());
+        use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0, _mm_prefetch};
+        if ONE_USE {
+            _mm_prefetch::<_MM_HINT_NTA>(at.cast());
+        } else {
+            _mm_prefetch::<_MM_HINT_T0>(at.cast());
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
