@@ -370,25 +370,36 @@ impl TlsConn {
                 if dir.hdr_len == 0 {
                     dir.rec_start_seg = dir.seg_index;
                 }
-                let need = 5 - dir.hdr_len;
-                let take = need.min(d.len());
-                dir.hdr[dir.hdr_len..dir.hdr_len + take].copy_from_slice(&d[..take]);
-                dir.hdr_len += take;
-                d = &d[take..];
-                if dir.hdr_len < 5 {
-                    return;
-                }
-                dir.hdr_len = 0;
-                if !plausible_header(&dir.hdr) {
+                // The usual case, a whole header here, is read as five bytes in place: copying
+                // a variable length (below) is a call to memcpy for every record.
+                let hdr = match d.split_first_chunk::<5>() {
+                    Some((whole, rest)) if dir.hdr_len == 0 => {
+                        d = rest;
+                        *whole
+                    }
+                    _ => {
+                        let need = 5 - dir.hdr_len;
+                        let take = need.min(d.len());
+                        dir.hdr[dir.hdr_len..dir.hdr_len + take].copy_from_slice(&d[..take]);
+                        dir.hdr_len += take;
+                        d = &d[take..];
+                        if dir.hdr_len < 5 {
+                            return;
+                        }
+                        dir.hdr_len = 0;
+                        dir.hdr
+                    }
+                };
+                if !plausible_header(&hdr) {
                     // Not at a record boundary after all: wait for the next segment start.
                     dir.mode = Mode::Resync;
                     dir.hs.clear();
                     return;
                 }
-                let len = usize::from(u16::from_be_bytes([dir.hdr[3], dir.hdr[4]]));
+                let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
                 dir.rec = Some(RecordHeader {
-                    typ: dir.hdr[0],
-                    version: u16::from_be_bytes([dir.hdr[1], dir.hdr[2]]),
+                    typ: hdr[0],
+                    version: u16::from_be_bytes([hdr[1], hdr[2]]),
                     len,
                     remaining: len,
                 });
