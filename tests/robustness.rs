@@ -154,3 +154,68 @@ fn truncated_capture_gives_partial_results_and_a_warning() {
     );
     assert!(!r.connections.is_empty());
 }
+
+/// The byte ranges of a pcapng file's blocks, with their types (in the section's byte order).
+fn pcapng_blocks(bytes: &[u8]) -> Vec<(u32, std::ops::Range<usize>)> {
+    let big_endian = bytes.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d][..]);
+    let word = |at: usize| {
+        let b: [u8; 4] = bytes[at..at + 4].try_into().expect("4 bytes");
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 12 <= bytes.len() {
+        let len = word(at + 4) as usize;
+        out.push((word(at), at..at + len));
+        at += len;
+    }
+    out
+}
+
+#[test]
+fn truncated_or_damaged_pcapng_gives_partial_results_and_a_warning() {
+    // Little- and big-endian sections: packet blocks are parsed on their own path.
+    for name in ["dumpcap-lo.pcapng", "pcapng-be.pcapng"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/link")
+            .join(name);
+        let bytes = std::fs::read(&src).expect("fixture");
+        let full = analyze_collect(&src);
+        assert!(full.warnings.is_empty(), "{name}: {:?}", full.warnings);
+        let Some((_, last)) = pcapng_blocks(&bytes)
+            .into_iter()
+            .rfind(|(typ, _)| *typ == 6)
+        else {
+            panic!("{name}: no enhanced packet block");
+        };
+        let expect_warning = |r: &tlsdiag::report::FileReport, what: &str| {
+            assert!(r.error.is_none(), "{name}: {:?}", r.error);
+            assert_eq!(
+                r.packets + 1,
+                full.packets,
+                "{name}: all but the last packet"
+            );
+            assert!(
+                r.warnings
+                    .iter()
+                    .any(|w| w.contains(what) && w.contains(&format!("byte offset {}", last.start))),
+                "{name}: {:?}",
+                r.warnings
+            );
+        };
+        // The file ends inside the last packet block.
+        let p = scratch(&format!("cut-{name}"));
+        std::fs::write(&p, &bytes[..last.end - 10]).expect("write");
+        expect_warning(&analyze_collect(&p), "truncated");
+        // The last packet block's trailing length disagrees with its leading one.
+        let mut bad = bytes.clone();
+        bad[last.end - 2] ^= 0x01;
+        let p = scratch(&format!("damaged-{name}"));
+        std::fs::write(&p, &bad).expect("write");
+        expect_warning(&analyze_collect(&p), "damaged record");
+    }
+}
