@@ -170,6 +170,9 @@ fn pcapng_blocks(bytes: &[u8]) -> Vec<(u32, std::ops::Range<usize>)> {
     let mut at = 0;
     while at + 12 <= bytes.len() {
         let len = word(at + 4) as usize;
+        if len < 12 {
+            break;
+        }
         out.push((word(at), at..at + len));
         at += len;
     }
