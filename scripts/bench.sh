@@ -28,7 +28,7 @@
 #   --no-large      skip the extra rounds on the largest pcap in the other page-cache state
 #
 # What it does:
-#   1. cargo build --release (tlsdiag and examples/parse_floor), copied to DIR/bin so that a
+#   1. cargo build --release (tlsdiag, examples/parse_floor and examples/core_latency), copied to DIR/bin so that a
 #      rebuild during the runs does not change what is measured.
 #   2. ../shared/bench/make-bench-pcap.sh --from-seed builds DIR/bench-<S>M.pcap for each size
 #      (deterministic, so existing files are reused) and the pcapng twin of the largest.
@@ -57,7 +57,11 @@
 #      which --jobs 1 pays in line); those outputs must be identical byte for byte. With 2+ CPUs also the
 #      machine's ceiling: one pinned --jobs 1 run alone, then two at once pinned to CPU 0 and
 #      CPU 1, each on its own copy of the file (DIR/bench-<S>M.copy.pcap); on a VM whose vCPUs
-#      share a core or a busy host, two CPUs do less than twice the work of one.
+#      share a core or a busy host, two CPUs do less than twice the work of one. Before and
+#      after each round's two runs, examples/core_latency --probe measures how long a cache line
+#      takes to go from one CPU to the other (what the reader's hand-off to a worker costs per
+#      line; on this VM ~35 ns or ~170 ns, as the host moves the vCPUs), and the speed-up is also
+#      given separately for the rounds where both probes were under 80 ns.
 #   5. Unless --no-large (or --page-cache is not 4k): --repeat rounds on the largest pcap with
 #      the page cache in large folios: floor, reader, jsonl (one core), --jobs 1 and --jobs N.
 #   6. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
@@ -144,17 +148,18 @@ fi
 # ---------------------------------------------------------------- build
 cd "$REPO"
 if [ "$BUILD" = 1 ]; then
-    cargo build --release --quiet --bin tlsdiag --example parse_floor || die "cargo build failed"
+    cargo build --release --quiet --bin tlsdiag --example parse_floor --example core_latency || die "cargo build failed"
 fi
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 # Snapshot the binaries: a rebuild in target/ during the runs must not change what is measured.
 mkdir -p "$DIR/bin"
-for b in "${BIN:-$TARGET/release/tlsdiag}" "$TARGET/release/examples/parse_floor"; do
+for b in "${BIN:-$TARGET/release/tlsdiag}" "$TARGET/release/examples/parse_floor" "$TARGET/release/examples/core_latency"; do
     [ -x "$b" ] || die "$b missing (run without --no-build)"
     cp "$b" "$DIR/bin/"
 done
 TLSDIAG="$DIR/bin/$(basename "${BIN:-tlsdiag}")"
 FLOOR="$DIR/bin/parse_floor"
+C2C="$DIR/bin/core_latency"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 HAS_JOBS=0
 if "$TLSDIAG" analyze --help | grep -q -- --jobs; then HAS_JOBS=1; fi
@@ -165,6 +170,9 @@ if [ "$HAS_JOBS" = 1 ]; then ONE=(--jobs 1); fi
 mkdir -p "$DIR/out"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RUNS="$DIR/runs-$STAMP.tsv"
+# Core-to-core latency probes around the --jobs rounds: round, before/after, one-way ns.
+C2C_TSV="$DIR/c2c-$STAMP.tsv"
+: > "$C2C_TSV"
 RESULTS="$DIR/results-$STAMP.txt"
 : > "$RUNS"
 INPUTS=()
@@ -256,9 +264,15 @@ if [ "$HAS_JOBS" = 1 ]; then
         TWIN="$DIR/bench-${LARGEST}M.copy.pcap"
         cmp -s "$BIG" "$TWIN" 2>/dev/null || cp "$BIG" "$TWIN"
     fi
-    for _ in $(seq "$REPEAT"); do
+    C2C_ALL="$("$C2C" 2>/dev/null | tr '\n' ';' || true)"
+    for round in $(seq "$REPEAT"); do
+        # How long a cache line takes to move between the two CPUs, just before and just after
+        # the round's two runs: what the hand-off from reader to worker costs per line. On this
+        # VM it moves between ~35 and ~170 ns as the host moves the vCPUs.
+        printf '%s\tbefore\t%s\n' "$round" "$("$C2C" --probe 2>/dev/null || echo nan)" >> "$C2C_TSV"
         timed "$BIG" jobs1 /dev/null "$TLSDIAG" analyze --jobs 1 --format jsonl "$BIG"
         timed "$BIG" "jobs$JOBS" /dev/null "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
+        printf '%s\tafter\t%s\n' "$round" "$("$C2C" --probe 2>/dev/null || echo nan)" >> "$C2C_TSV"
         # The machine's own ceiling: two independent one-thread runs at once, one per CPU, on
         # two copies of the file (on one file the second run would find the first one's pages
         # in the shared L3 cache).
@@ -329,10 +343,11 @@ fi
     echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); before each run the input is put in the page cache with scripts/page-cache.py $PAGE_CACHE"
     echo
-    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" <<'PY'
+    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" "$C2C_TSV" "${C2C_ALL:-}" <<'PY'
 import collections, json, os, re, statistics, subprocess, sys
 
 runs_path, jobs, has_jobs, big = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+c2c_path, c2c_all = sys.argv[5], sys.argv[6]
 runs = collections.defaultdict(list)
 order = []
 for line in open(runs_path):
@@ -481,6 +496,29 @@ if big in facts:
             if why:
                 print(f"  WARNING: the machine's speed moved within rounds ({'; '.join(why)}):"
                       f" this run's --jobs figures carry that noise")
+        # The hand-off's cost per cache line, probed just before and after each round's two runs
+        # (examples/core_latency --probe). On this VM it is either ~35 ns (the two vCPUs on one
+        # core complex) or ~170 ns (as slow as a load from memory), and the host moves them
+        # within seconds; the split below says what the speed-up was in each state.
+        c2c = collections.defaultdict(dict)
+        for line in open(c2c_path):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3:
+                try:
+                    c2c[int(parts[0])][parts[1]] = float(parts[2])
+                except ValueError:
+                    pass
+        lat = [(c2c[r].get("before", float("nan")), c2c[r].get("after", float("nan"))) for r in sorted(c2c)]
+        if lat and per:
+            print(f"  core-to-core latency around each round (one way, before/after): "
+                  f"{', '.join(f'{a:.0f}/{b:.0f}' for a, b in lat)} ns"
+                  + (f"; measured alone: {c2c_all.strip(';').replace(';', '; ')}" if c2c_all else ""))
+            near = [x for x, (a, b) in zip(per, lat) if a < 80 and b < 80]
+            far = [x for x, (a, b) in zip(per, lat) if not (a < 80 and b < 80)]
+            print(f"  ... speed-up in the rounds with both probes under 80 ns: "
+                  + (f"{', '.join(f'{x:.2f}' for x in near)}x (median {statistics.median(near):.2f}x)" if near else "none")
+                  + "; in the others: "
+                  + (f"{', '.join(f'{x:.2f}' for x in far)}x (median {statistics.median(far):.2f}x)" if far else "none"))
         fper = round_ratios("jobs1-file", f"jobs{jobs}-file")
         if fper:
             print(f"  ... with the output written to a file: {', '.join(f'{x:.2f}' for x in fper)}x (median {statistics.median(fper):.2f}x;"
