@@ -15,9 +15,11 @@
 //!   core-to-core: one way N ns (median of 7 runs of 200,000 round trips between two threads)
 //!   memory load: N ns (a random walk over 256 MiB, each load depending on the one before)
 //! `--probe` prints only the one-way figure, as a number, from one run of 50,000 round trips
-//! (~5-20 ms): scripts/bench.sh takes it around each `--jobs` round, because on this VM it moves
-//! between ~35 ns and ~170 ns within seconds as the host moves the vCPUs. With fewer than two
-//! CPUs the two threads could only take turns: the line says so and no figure is printed.
+//! (~5-20 ms): scripts/bench.sh takes it just before and just after each `--jobs` run it times,
+//! because on this VM it moves between ~35 ns and ~170 ns within seconds as the host moves the
+//! vCPUs. With fewer than two CPUs the two threads could only take turns: the full run says so,
+//! and `--probe` prints `nan`. The memory figure includes the page walks of 4 KiB pages, as the
+//! capture's pages have.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -30,21 +32,26 @@ const ROUND_TRIPS: u64 = 200_000;
 const PROBE_ROUND_TRIPS: u64 = 50_000;
 const RUNS: usize = 7;
 
-/// Nanoseconds per round trip (of `trips`): this thread writes an odd number, the other answers
-/// with the next even one.
+/// Nanoseconds per round trip (`trips` of them, timed after a first one that makes sure the
+/// other thread is running): this thread writes an odd number, the other answers with the next
+/// even one.
 fn ping_pong(trips: u64) -> f64 {
     let line = Line(AtomicU64::new(0));
     std::thread::scope(|s| {
         s.spawn(|| {
-            for i in 0..trips {
+            for i in 0..=trips {
                 while line.0.load(Ordering::Acquire) != 2 * i + 1 {
                     std::hint::spin_loop();
                 }
                 line.0.store(2 * i + 2, Ordering::Release);
             }
         });
+        line.0.store(1, Ordering::Release);
+        while line.0.load(Ordering::Acquire) != 2 {
+            std::hint::spin_loop();
+        }
         let start = Instant::now();
-        for i in 0..trips {
+        for i in 1..=trips {
             line.0.store(2 * i + 1, Ordering::Release);
             while line.0.load(Ordering::Acquire) != 2 * i + 2 {
                 std::hint::spin_loop();
@@ -98,10 +105,14 @@ fn main() {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) ends the output, nothing more.
     if cpus < 2 {
-        let _ = writeln!(
-            out,
-            "core-to-core: needs two CPUs (this process may use {cpus})"
-        );
+        let _ = if probe {
+            writeln!(out, "nan")
+        } else {
+            writeln!(
+                out,
+                "core-to-core: needs two CPUs (this process may use {cpus})"
+            )
+        };
         return;
     }
     if probe {

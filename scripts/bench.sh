@@ -57,11 +57,12 @@
 #      which --jobs 1 pays in line); those outputs must be identical byte for byte. With 2+ CPUs also the
 #      machine's ceiling: one pinned --jobs 1 run alone, then two at once pinned to CPU 0 and
 #      CPU 1, each on its own copy of the file (DIR/bench-<S>M.copy.pcap); on a VM whose vCPUs
-#      share a core or a busy host, two CPUs do less than twice the work of one. Before and
-#      after each round's two runs, examples/core_latency --probe measures how long a cache line
-#      takes to go from one CPU to the other (what the reader's hand-off to a worker costs per
-#      line; on this VM ~35 ns or ~170 ns, as the host moves the vCPUs), and the speed-up is also
-#      given separately for the rounds where both probes were under 80 ns.
+#      share a core or a busy host, two CPUs do less than twice the work of one. Just before and
+#      just after each round's --jobs N run (to /dev/null, its input already cached),
+#      examples/core_latency --probe measures how long a cache line takes to go from one CPU to
+#      the other (what the reader's hand-off to a worker costs per line; on this VM ~35 ns or
+#      ~170 ns, as the host moves the vCPUs), and the speed-up is also given separately for the
+#      rounds where both probes were under 80 ns.
 #   5. Unless --no-large (or --page-cache is not 4k): --repeat rounds on the largest pcap with
 #      the page cache in large folios: floor, reader, jsonl (one core), --jobs 1 and --jobs N.
 #   6. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
@@ -204,9 +205,16 @@ timed() {
     shift 3
     local tv="$DIR/out/time.txt" t0 t1 status=0
     warm "$input"
+    # With PROBE_ROUND set, the core-to-core latency just before and just after the command.
+    if [ -n "${PROBE_ROUND:-}" ]; then
+        printf '%s\tbefore\t%s\n' "$PROBE_ROUND" "$("$C2C" --probe 2>/dev/null || echo nan)" >> "$C2C_TSV"
+    fi
     t0=$(date +%s%N)
     /usr/bin/time -v -o "$tv" "$@" > "$out" 2> "$DIR/out/stderr.txt" || status=$?
     t1=$(date +%s%N)
+    if [ -n "${PROBE_ROUND:-}" ]; then
+        printf '%s\tafter\t%s\n' "$PROBE_ROUND" "$("$C2C" --probe 2>/dev/null || echo nan)" >> "$C2C_TSV"
+    fi
     local rss
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tv")
     printf '%s\t%s\t%s\t%s\t%s\n' "$input" "$label" "$(( (t1 - t0) / 1000 ))" "${rss:-0}" "$status" >> "$RUNS"
@@ -266,13 +274,11 @@ if [ "$HAS_JOBS" = 1 ]; then
     fi
     C2C_ALL="$("$C2C" 2>/dev/null | tr '\n' ';' || true)"
     for round in $(seq "$REPEAT"); do
-        # How long a cache line takes to move between the two CPUs, just before and just after
-        # the round's two runs: what the hand-off from reader to worker costs per line. On this
-        # VM it moves between ~35 and ~170 ns as the host moves the vCPUs.
-        printf '%s\tbefore\t%s\n' "$round" "$("$C2C" --probe 2>/dev/null || echo nan)" >> "$C2C_TSV"
         timed "$BIG" jobs1 /dev/null "$TLSDIAG" analyze --jobs 1 --format jsonl "$BIG"
-        timed "$BIG" "jobs$JOBS" /dev/null "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
-        printf '%s\tafter\t%s\n' "$round" "$("$C2C" --probe 2>/dev/null || echo nan)" >> "$C2C_TSV"
+        # How long a cache line takes to move between the two CPUs, just before and just after
+        # the --jobs N run (its input already cached): what the hand-off from reader to worker
+        # costs per line. On this VM it moves between ~35 and ~170 ns as the host moves the vCPUs.
+        PROBE_ROUND="$round" timed "$BIG" "jobs$JOBS" /dev/null "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
         # The machine's own ceiling: two independent one-thread runs at once, one per CPU, on
         # two copies of the file (on one file the second run would find the first one's pages
         # in the shared L3 cache).
@@ -496,29 +502,39 @@ if big in facts:
             if why:
                 print(f"  WARNING: the machine's speed moved within rounds ({'; '.join(why)}):"
                       f" this run's --jobs figures carry that noise")
-        # The hand-off's cost per cache line, probed just before and after each round's two runs
-        # (examples/core_latency --probe). On this VM it is either ~35 ns (the two vCPUs on one
-        # core complex) or ~170 ns (as slow as a load from memory), and the host moves them
-        # within seconds; the split below says what the speed-up was in each state.
+        # The hand-off's cost per cache line, probed just before and after each round's
+        # --jobs N run (examples/core_latency --probe). On this VM it is either ~35 ns (the two
+        # vCPUs on one core complex) or ~170 ns (as slow as a load from memory), and the host
+        # moves them within seconds; the split below says what the speed-up was in each state.
+        # Round n is the n-th run of each label (failed runs are recorded too).
         c2c = collections.defaultdict(dict)
         for line in open(c2c_path):
             parts = line.rstrip("\n").split("\t")
-            if len(parts) == 3:
+            if len(parts) == 3 and parts[0].isdigit():
                 try:
                     c2c[int(parts[0])][parts[1]] = float(parts[2])
                 except ValueError:
-                    pass
-        lat = [(c2c[r].get("before", float("nan")), c2c[r].get("after", float("nan"))) for r in sorted(c2c)]
-        if lat and per:
-            print(f"  core-to-core latency around each round (one way, before/after): "
+                    c2c[int(parts[0])][parts[1]] = float("nan")
+        by_round = [a[0] / b[0] if a[2] == 0 and b[2] == 0 else None
+                    for a, b in zip(runs.get((big, "jobs1"), []), runs.get((big, f"jobs{jobs}"), []))]
+        lat = [(c2c.get(r, {}).get("before", float("nan")), c2c.get(r, {}).get("after", float("nan")))
+               for r in range(1, len(by_round) + 1)]
+        if c2c and any(x is not None for x in by_round):
+            print(f"  core-to-core latency just before/after each round's --jobs {jobs} run (one way): "
                   f"{', '.join(f'{a:.0f}/{b:.0f}' for a, b in lat)} ns"
                   + (f"; measured alone: {c2c_all.strip(';').replace(';', '; ')}" if c2c_all else ""))
-            near = [x for x, (a, b) in zip(per, lat) if a < 80 and b < 80]
-            far = [x for x, (a, b) in zip(per, lat) if not (a < 80 and b < 80)]
-            print(f"  ... speed-up in the rounds with both probes under 80 ns: "
-                  + (f"{', '.join(f'{x:.2f}' for x in near)}x (median {statistics.median(near):.2f}x)" if near else "none")
-                  + "; in the others: "
-                  + (f"{', '.join(f'{x:.2f}' for x in far)}x (median {statistics.median(far):.2f}x)" if far else "none"))
+            groups = {"near": [], "far": [], "unknown": []}
+            for x, (a, b) in zip(by_round, lat):
+                if x is None:
+                    continue
+                if a != a or b != b:
+                    groups["unknown"].append(x)
+                else:
+                    groups["near" if a < 80 and b < 80 else "far"].append(x)
+            show = lambda v: f"{', '.join(f'{x:.2f}' for x in v)}x (median {statistics.median(v):.2f}x)" if v else "none"
+            print(f"  ... speed-up in the rounds with both probes under 80 ns: {show(groups['near'])};"
+                  f" in the others: {show(groups['far'])}"
+                  + (f"; without a probe: {show(groups['unknown'])}" if groups["unknown"] else ""))
         fper = round_ratios("jobs1-file", f"jobs{jobs}-file")
         if fper:
             print(f"  ... with the output written to a file: {', '.join(f'{x:.2f}' for x in fper)}x (median {statistics.median(fper):.2f}x;"

@@ -919,23 +919,38 @@ impl<'m> Dispatch<'m, '_> {
 fn push_streaming<'m>(list: &mut Vec<Numbered<'m>>, p: Numbered<'m>) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
         if list.len() == list.capacity() {
+            // Growing copies the entries: the ones already streamed must be in memory first.
+            // (A batch is sent at BATCH entries and made with that capacity: not reached.)
+            store_fence();
             list.reserve(1);
         }
         let len = list.len();
-        // SAFETY: `len < capacity`, so the slot is allocated and unused. A Numbered is 64
-        // bytes aligned to 64 (asserted below), so the four 16-byte stores fill exactly its slot
-        // and are aligned as _mm_stream_si128 needs. Its bytes are read from `p`, a live value of
-        // the same type whose fields add up to the 64 bytes (no padding is read); the copy is a
-        // move of `p`, which has no drop glue (asserted below) and is not used afterwards.
-        // `set_len` then covers the slot just written.
+        let src = std::ptr::from_ref(&p);
+        // SAFETY: `len < capacity`, so the slot is allocated and unused, and `add(len)` stays in
+        // the allocation. A Numbered is 64 bytes aligned to 64 (asserted with its definition and
+        // below), so the four 16-byte stores fill exactly its slot and are aligned as `movntdq`
+        // needs; `src` points at `p`, a live Numbered, for the 64 bytes read. The copy is done in
+        // assembly, which copies bytes as `memcpy` would, with the provenance of the payload
+        // reference inside (a copy through integer vectors in Rust would lose it), and
+        // whatever padding a future field list leaves. It is a move of `p`, which has no drop
+        // glue (asserted below) and is not used afterwards; `set_len` then covers the slot.
         unsafe {
-            let dst = list.as_mut_ptr().add(len).cast::<__m128i>();
-            let src = std::ptr::from_ref(&p).cast::<__m128i>();
-            for i in 0..4 {
-                _mm_stream_si128(dst.add(i), _mm_loadu_si128(src.add(i)));
-            }
+            let dst = list.as_mut_ptr().add(len);
+            std::arch::asm!(
+                "movdqu {t}, xmmword ptr [{src}]",
+                "movntdq xmmword ptr [{dst}], {t}",
+                "movdqu {t}, xmmword ptr [{src} + 16]",
+                "movntdq xmmword ptr [{dst} + 16], {t}",
+                "movdqu {t}, xmmword ptr [{src} + 32]",
+                "movntdq xmmword ptr [{dst} + 32], {t}",
+                "movdqu {t}, xmmword ptr [{src} + 48]",
+                "movntdq xmmword ptr [{dst} + 48], {t}",
+                src = in(reg) src,
+                dst = in(reg) dst,
+                t = out(xmm_reg) _,
+                options(nostack, preserves_flags),
+            );
             list.set_len(len + 1);
         }
     }
@@ -955,6 +970,14 @@ fn store_fence() {
 
 const _: () = assert!(std::mem::align_of::<Numbered<'static>>() == 64);
 const _: () = assert!(!std::mem::needs_drop::<Numbered<'static>>());
+
+impl Drop for Dispatch<'_, '_> {
+    /// Batches not sent (a worker stopped, and the reader unwinds) are freed, and their memory
+    /// reused, only after their streamed entries are in memory.
+    fn drop(&mut self) {
+        store_fence();
+    }
+}
 
 /// A worker's queue closed early: the worker panicked (its panic is reported when the threads
 /// are joined). Reading on would only hold the rest of the output in memory until the end.
