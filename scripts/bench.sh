@@ -524,13 +524,13 @@ if big in facts:
                   f"{', '.join(f'{a:.0f}/{b:.0f}' for a, b in lat)} ns"
                   + (f"; measured alone: {c2c_all.strip(';').replace(';', '; ')}" if c2c_all else ""))
             groups = {"near": [], "far": [], "unknown": []}
-            for x, (a, b) in zip(by_round, lat):
+            for x, (before, after) in zip(by_round, lat):
                 if x is None:
                     continue
-                if a != a or b != b:
+                if before != before or after != after:
                     groups["unknown"].append(x)
                 else:
-                    groups["near" if a < 80 and b < 80 else "far"].append(x)
+                    groups["near" if before < 80 and after < 80 else "far"].append(x)
             show = lambda v: f"{', '.join(f'{x:.2f}' for x in v)}x (median {statistics.median(v):.2f}x)" if v else "none"
             print(f"  ... speed-up in the rounds with both probes under 80 ns: {show(groups['near'])};"
                   f" in the others: {show(groups['far'])}"
