@@ -369,11 +369,15 @@ def med(inp, label, i):
     v = [r[i] for r in runs.get((inp, label), [])]
     return statistics.median(v) if v else float("nan")
 
-def round_ratios(slow, fast):
-    """The largest pcap's speed-up of `fast` over `slow`, round by round (the n-th run of each
-    label is the n-th round; a round where either failed is left out)."""
+def round_speedups(slow, fast):
+    """The largest pcap's speed-up of `fast` over `slow` in each round (the n-th run of each
+    label is the n-th round), None for a round where either failed."""
     pairs = zip(runs.get((big, slow), []), runs.get((big, fast), []))
-    return [a[0] / b[0] for a, b in pairs if a[2] == 0 and b[2] == 0]
+    return [a[0] / b[0] if a[2] == 0 and b[2] == 0 else None for a, b in pairs]
+
+def round_ratios(slow, fast):
+    """round_speedups without the rounds where a run failed."""
+    return [x for x in round_speedups(slow, fast) if x is not None]
 
 def packets(inp):
     try:
@@ -515,8 +519,7 @@ if big in facts:
                     c2c[int(parts[0])][parts[1]] = float(parts[2])
                 except ValueError:
                     c2c[int(parts[0])][parts[1]] = float("nan")
-        by_round = [a[0] / b[0] if a[2] == 0 and b[2] == 0 else None
-                    for a, b in zip(runs.get((big, "jobs1"), []), runs.get((big, f"jobs{jobs}"), []))]
+        by_round = round_speedups("jobs1", f"jobs{jobs}")
         lat = [(c2c.get(r, {}).get("before", float("nan")), c2c.get(r, {}).get("after", float("nan")))
                for r in range(1, len(by_round) + 1)]
         if c2c and any(x is not None for x in by_round):
