@@ -155,6 +155,63 @@ fn truncated_capture_gives_partial_results_and_a_warning() {
     assert!(!r.connections.is_empty());
 }
 
+/// The byte offsets of a little-endian classic pcap file's records.
+fn pcap_records(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while let Some(len) = bytes.get(at + 8..at + 12) {
+        out.push(at);
+        let len: [u8; 4] = len.try_into().expect("4 bytes");
+        at += 16 + u32::from_le_bytes(len) as usize;
+    }
+    out
+}
+
+/// A record header claiming more captured bytes than any record may hold is damaged, not the
+/// end of a truncated file, and it is not read as a record that swallows the packets after it:
+/// the analysis stops there with a warning naming its offset, on the mapped reader and on the
+/// streaming one (gzip), whether or not the file holds that many bytes after it.
+#[test]
+fn an_oversized_record_header_is_reported_as_damaged() {
+    use std::io::Write;
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-sni-handshake-failure.pcap");
+    let bytes = std::fs::read(&src).expect("fixture");
+    let full = analyze_collect(&src);
+    let records = pcap_records(&bytes);
+    let at = records[records.len() / 2];
+    let before = records.len() / 2;
+    assert_eq!(full.packets as usize, records.len());
+    // More than is left in the file, and (second) less, with padding after the record.
+    for (caplen, pad) in [(0x00ff_ffffu32, 0usize), (300_000, 300_000)] {
+        let mut m = bytes.clone();
+        m[at + 8..at + 12].copy_from_slice(&caplen.to_le_bytes());
+        m.extend(std::iter::repeat_n(0u8, pad));
+        let plain = scratch(&format!("oversized-{caplen}.pcap"));
+        std::fs::write(&plain, &m).expect("write");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&m).expect("gzip");
+        let packed = scratch(&format!("oversized-{caplen}.pcap.gz"));
+        std::fs::write(&packed, gz.finish().expect("gzip")).expect("write");
+        for p in [&plain, &packed] {
+            let r = analyze_collect(p);
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert_eq!(r.packets as usize, before, "{}", p.display());
+            let expected = format!(
+                "damaged record header (it claims {caplen} captured bytes, more than the maximum of 262144)"
+            );
+            assert!(
+                r.warnings
+                    .iter()
+                    .any(|w| w.contains(&expected) && w.contains(&format!("byte offset {at}"))),
+                "{}: {:?}",
+                p.display(),
+                r.warnings
+            );
+        }
+    }
+}
+
 /// The byte ranges of a pcapng file's blocks, with their types (in the section's byte order).
 fn pcapng_blocks(bytes: &[u8]) -> Vec<(u32, std::ops::Range<usize>)> {
     let big_endian = bytes.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d][..]);

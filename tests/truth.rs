@@ -67,6 +67,24 @@ fn compare(capture: &Path, truth: &Value) -> Vec<(String, String)> {
             ),
         ));
     }
+    // Where Wireshark stopped on a damaged record header ("File has N-byte packet, bigger
+    // than maximum of M"), tlsdiag stops there too and names the same two figures.
+    let stderr = truth["tshark"]["stderr"].as_str().unwrap_or("");
+    if let Some(rest) = stderr.split("File has ").nth(1)
+        && let Some((caplen, rest)) = rest.split_once("-byte packet, bigger than maximum of ")
+    {
+        let max: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let ours = format!("claims {caplen} captured bytes, more than the maximum of {max}");
+        if !report.warnings.iter().any(|w| w.contains(&ours)) {
+            diffs.push((
+                "damaged record".into(),
+                format!(
+                    "tshark: {caplen}-byte packet over {max}; tlsdiag: {:?}",
+                    report.warnings
+                ),
+            ));
+        }
+    }
     let empty = Vec::new();
     for s in truth["tls_streams"].as_array().unwrap_or(&empty) {
         let stream = s["tcp_stream"].as_u64().unwrap_or(u64::MAX);

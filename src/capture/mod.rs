@@ -105,6 +105,17 @@ impl CaptureWarning {
         }
     }
 
+    /// The classic pcap record at `offset` claims `caplen` captured bytes, more than `limit`
+    /// (see [`record_limit`]): its header is damaged, and nothing after it can be framed.
+    fn oversized(offset: u64, caplen: u32, limit: u32) -> Self {
+        CaptureWarning {
+            offset,
+            message: format!(
+                "damaged record header (it claims {caplen} captured bytes, more than the maximum of {limit}); the packets before it were analysed"
+            ),
+        }
+    }
+
     /// The record at `offset` does not parse (`why`, when the parser said).
     fn damaged(offset: u64, why: Option<&str>) -> Self {
         CaptureWarning {
@@ -623,6 +634,25 @@ fn ng_stop(
     });
 }
 
+/// The most captured bytes a classic pcap record may claim: the file's snapshot length, or
+/// Wireshark's own limit (262,144, `WTAP_MAX_PACKET_SIZE_STANDARD`) when that is larger. A
+/// header claiming more is damaged (Wireshark stops there too, "File has N-byte packet,
+/// bigger than maximum"): read as a record, it would swallow the packets after it, or pass for
+/// a truncated file when it claims more than is left.
+fn record_limit(snaplen: u32) -> u32 {
+    snaplen.max(262_144)
+}
+
+/// The captured length a classic pcap record header at the start of `rem` claims.
+fn claimed_caplen(rem: &[u8], big_endian: bool) -> Option<u32> {
+    let bytes = *rem.get(8..)?.first_chunk::<4>()?;
+    Some(if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
+}
+
 /// Classic pcap from the memory-mapped file.
 fn read_mapped_pcap<'m>(
     path: &Path,
@@ -653,6 +683,8 @@ fn read_mapped_pcap<'m>(
         data,
         linktype: lt,
         units,
+        limit: record_limit(header.snaplen),
+        big_endian: header.is_bigendian(),
     };
     if header.is_modified_format() {
         walk.run(rem, parse_pcap_frame_modified, pages, summary, on_frame);
@@ -670,6 +702,10 @@ struct PcapWalk<'m> {
     linktype: i32,
     /// Units of the timestamps' fraction per second.
     units: u64,
+    /// The most captured bytes a record may claim ([`record_limit`]).
+    limit: u32,
+    /// The records' byte order.
+    big_endian: bool,
 }
 
 impl<'m> PcapWalk<'m> {
@@ -695,6 +731,12 @@ impl<'m> PcapWalk<'m> {
             let offset = (self.data.len() - rem.len()) as u64;
             pages.at(offset as usize);
             match parse(rem) {
+                Ok((_, b)) if b.caplen > self.limit => {
+                    summary
+                        .warnings
+                        .push(CaptureWarning::oversized(offset, b.caplen, self.limit));
+                    break;
+                }
                 Ok((next, b)) => {
                     frame_no += 1;
                     summary.packets += 1;
@@ -709,11 +751,18 @@ impl<'m> PcapWalk<'m> {
                     rem = next;
                 }
                 Err(pcap_parser::nom::Err::Incomplete(_)) => {
-                    summary.warnings.push(CaptureWarning::truncated(offset));
+                    summary.warnings.push(
+                        match claimed_caplen(rem, self.big_endian).filter(|&c| c > self.limit) {
+                            Some(caplen) => CaptureWarning::oversized(offset, caplen, self.limit),
+                            None => CaptureWarning::truncated(offset),
+                        },
+                    );
                     break;
                 }
-                Err(_) => {
-                    summary.warnings.push(CaptureWarning::damaged(offset, None));
+                Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
+                    summary
+                        .warnings
+                        .push(CaptureWarning::damaged(offset, Some(&describe(&e))));
                     break;
                 }
             }
@@ -851,6 +900,13 @@ fn read_stream(
 
     let mut ng = NgState::default();
     let mut legacy: Option<Interface> = None;
+    // A classic pcap file's record limit and byte order, once its header is read.
+    let mut records: Option<(u32, bool)> = None;
+    let oversized = |records: Option<(u32, bool)>, data: &[u8], offset: u64| {
+        let (limit, big_endian) = records?;
+        let caplen = claimed_caplen(data, big_endian).filter(|&c| c > limit)?;
+        Some(CaptureWarning::oversized(offset, caplen, limit))
+    };
     let mut frame_no: u64 = 0;
     let mut capacity = BUFFER_SIZE;
     loop {
@@ -864,6 +920,7 @@ fn read_stream(
                             hdr.magic_number == 0xa1b2_3c4d || hdr.magic_number == 0x4d3c_b2a1;
                         let lt = hdr.network.0;
                         summary.link_types.push(lt);
+                        records = Some((record_limit(hdr.snaplen), hdr.is_bigendian()));
                         legacy = Some(Interface {
                             linktype: lt,
                             units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
@@ -871,6 +928,12 @@ fn read_stream(
                         });
                     }
                     PcapBlockOwned::Legacy(b) => {
+                        if let Some((limit, _)) = records.filter(|&(limit, _)| b.caplen > limit) {
+                            summary
+                                .warnings
+                                .push(CaptureWarning::oversized(offset, b.caplen, limit));
+                            break;
+                        }
                         if let Some(ifc) = legacy {
                             frame_no += 1;
                             let time = ts_from_parts(
@@ -904,6 +967,10 @@ fn read_stream(
                 }
             }
             Err(PcapError::BufferTooSmall) => {
+                if let Some(w) = oversized(records, reader.data(), offset) {
+                    summary.warnings.push(w);
+                    break;
+                }
                 // One record larger than the buffer: grow it once, up to a hard cap.
                 if capacity >= MAX_BUFFER_SIZE {
                     summary.warnings.push(CaptureWarning {
@@ -932,7 +999,10 @@ fn read_stream(
                 }
             }
             Err(PcapError::UnexpectedEof) => {
-                summary.warnings.push(CaptureWarning::truncated(offset));
+                summary.warnings.push(
+                    oversized(records, reader.data(), offset)
+                        .unwrap_or_else(|| CaptureWarning::truncated(offset)),
+                );
                 break;
             }
             Err(e) => {
