@@ -76,6 +76,54 @@ rule_test!(healthy_tls12_silent, "fixtures/tls12-ok.pcap", []);
 rule_test!(healthy_tls13_silent, "fixtures/tls13-ok.pcap", []);
 rule_test!(healthy_tls12_ipv6_silent, "fixtures/tls12-ok-ipv6.pcap", []);
 
+// tcp.stream numbering past a connection's end (real captures, fixtures/README.md): the same
+// client port connects again 7.6 s after a clean close (port reuse: a new stream, as in
+// Wireshark); the server's FIN retransmitted for 14 s after a lost ACK stays in its stream.
+rule_test!(
+    port_reuse_after_close_silent,
+    "fixtures/port-reuse-after-close.pcap",
+    []
+);
+rule_test!(
+    late_fin_retransmission_silent,
+    "fixtures/late-fin-retransmission.pcap",
+    []
+);
+
+#[test]
+fn streams_past_a_connections_end() {
+    let frames = |fixture: &str| -> Vec<(u64, u64, u64, String)> {
+        let doc = json(fixture);
+        let f = &doc["files"][0];
+        assert_eq!(f["warnings"], serde_json::json!([]), "{fixture}");
+        f["connections"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (
+                            c["stream"].as_u64().unwrap_or(u64::MAX),
+                            c["first_frame"].as_u64().unwrap_or(0),
+                            c["last_frame"].as_u64().unwrap_or(0),
+                            c["client"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let client = "127.0.0.1:40404".to_string();
+    assert_eq!(
+        frames("fixtures/port-reuse-after-close.pcap"),
+        [(0, 1, 21, client.clone()), (1, 22, 42, client)]
+    );
+    let late = frames("fixtures/late-fin-retransmission.pcap");
+    assert_eq!(
+        late.iter().map(|c| (c.0, c.1, c.2)).collect::<Vec<_>>(),
+        [(0, 1, 34)]
+    );
+}
+
 #[test]
 fn summaries_carry_the_facts() {
     let s = summaries("fixtures/missing-sni-handshake-failure.pcap").join("\n");
