@@ -26,6 +26,10 @@
 #                   caches it in large folios (2 MiB here, as a freshly generated input is);
 #                   keep: only `cat FILE` (whatever state it is in stays)
 #   --no-large      skip the extra rounds on the largest pcap in the other page-cache state
+#   --rss-size S    also build DIR/bench-<S>M.pcap (e.g. 8192: 8 GiB of disk, ~70 s to make;
+#                   kept for the next run) and report the peak RSS of one one-core jsonl run
+#                   and one --jobs N run on it, against the smallest input's: memory past the
+#                   sizes the targets are judged on
 #
 # What it does:
 #   1. cargo build --release (tlsdiag, examples/parse_floor and examples/core_latency), copied to DIR/bin so that a
@@ -65,6 +69,8 @@
 #      rounds where both probes were under 80 ns.
 #   5. Unless --no-large (or --page-cache is not 4k): --repeat rounds on the largest pcap with
 #      the page cache in large folios: floor, reader, jsonl (one core), --jobs 1 and --jobs N.
+#   5b. With --rss-size S: one one-core jsonl run and one --jobs N run on bench-<S>M.pcap
+#      (4 KiB pages), for their peak RSS (and time, for the record).
 #   6. The pcapng twin's jsonl output must equal the pcap's (paths aside), and
 #      scripts/bench-accuracy.py checks the largest pcap's findings against the seed's
 #      per-connection scenario labels.
@@ -101,6 +107,7 @@ REGEN=0
 BIN=""
 PAGE_CACHE=4k
 LARGE=1
+RSS_SIZE=""
 
 die() { echo "bench.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -116,6 +123,7 @@ while [ $# -gt 0 ]; do
         --bin) BIN="$(realpath "$2")"; shift 2 ;;
         --page-cache) PAGE_CACHE="$2"; shift 2 ;;
         --no-large) LARGE=0; shift ;;
+        --rss-size) RSS_SIZE="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
@@ -127,6 +135,7 @@ DIR="$(realpath -m "$DIR")"
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "--repeat wants a positive number"
 case "$PAGE_CACHE" in 4k|large|keep) ;; *) die "--page-cache wants 4k, large or keep" ;; esac
 [ "$PAGE_CACHE" = 4k ] || LARGE=0
+[ -z "$RSS_SIZE" ] || [[ "$RSS_SIZE" =~ ^[1-9][0-9]*$ ]] || die "--rss-size wants a size in MiB"
 CACHE="$PAGE_CACHE"
 # warm FILE...: puts the files in the page cache in the state $CACHE names.
 warm() { python3 "$HERE/page-cache.py" "$CACHE" "$@" || die "page-cache.py $CACHE $* failed"; }
@@ -323,6 +332,21 @@ if [ "$LARGE" = 1 ]; then
     CACHE="$PAGE_CACHE"
     # Put it back as the tables measure it, so that the next run starts from the same state.
     warm "$BIG"
+fi
+
+# Peak RSS on a larger capture than the tables' (memory that grows with the connections).
+RSS_INPUT=""
+if [ -n "$RSS_SIZE" ]; then
+    RSS_INPUT="$DIR/bench-${RSS_SIZE}M.pcap"
+    if [ "$REGEN" = 1 ] || [ ! -s "$RSS_INPUT" ] || [ ! -s "$RSS_INPUT.summary.json" ]; then
+        echo "generating $RSS_INPUT ($RSS_SIZE MiB) from the seed" >&2
+        bash "$GEN" --from-seed --out-dir "$DIR" --name "bench-${RSS_SIZE}M" --no-pcapng "$RSS_SIZE" >&2
+    fi
+    echo "peak RSS on $(basename "$RSS_INPUT")" >&2
+    timed "$RSS_INPUT" R-jsonl /dev/null "${PINCMD[@]}" "$TLSDIAG" analyze "${ONE[@]}" --format jsonl "$RSS_INPUT"
+    if [ "$HAS_JOBS" = 1 ]; then
+        timed "$RSS_INPUT" R-jobsN /dev/null "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$RSS_INPUT"
+    fi
 fi
 
 # The pcapng twin holds the same packets: the same connections and findings, paths aside.
@@ -557,6 +581,33 @@ if big in facts:
             print(f"  --jobs {jobs} speed-up per round: {', '.join(f'{x:.2f}' for x in lper)}x (median {statistics.median(lper):.2f}x);"
                   f" --jobs {jobs} peak RSS {med(big, 'L-jobsN', 1):.1f} MiB")
 PY
+    if [ -n "$RSS_INPUT" ]; then
+        python3 - "$RUNS" "$RSS_INPUT" "${INPUTS[0]}" "$JOBS" <<'PY'
+import csv, json, sys
+runs, big, small, jobs = sys.argv[1:5]
+rows = [r for r in csv.reader(open(runs), delimiter="\t") if len(r) == 5]
+def get(inp, label):
+    """(seconds, MiB) of the run, the median of the runs when there are several."""
+    v = sorted((int(r[3]) / 1024, int(r[2]) / 1e6) for r in rows if r[0] == inp and r[1] == label and r[4] == "0")
+    return (v[len(v) // 2][1], v[len(v) // 2][0]) if v else None
+def conns(inp):
+    try:
+        return f"{json.load(open(inp + '.summary.json')).get('tcp_flows', 0):,} connections"
+    except (OSError, ValueError):
+        return "connections unknown"
+one, par, base = get(big, "R-jsonl"), get(big, "R-jobsN"), get(small, "jsonl")
+name = big.rsplit("/", 1)[-1]
+print()
+print(f"Peak RSS on {name} ({conns(big)}; 4 KiB pages; one run each):")
+if one:
+    growth = f", {one[1] / base[1]:.2f}x the {small.rsplit('/', 1)[-1]} run's {base[1]:.1f} MiB" if base else ""
+    print(f"  one core: {one[1]:.1f} MiB{growth} ({one[0]:.2f} s); under 64 MiB: {'yes' if one[1] < 64 else 'NO'}")
+else:
+    print("  one core: the run failed")
+if par:
+    print(f"  --jobs {jobs}: {par[1]:.1f} MiB ({par[0]:.2f} s)")
+PY
+    fi
     for c in "${CHECKS[@]}"; do echo "  $c"; done
     echo
     echo "Accuracy ($BIGB vs the seed's scenario labels):"
