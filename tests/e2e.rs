@@ -89,6 +89,11 @@ rule_test!(
     "fixtures/late-fin-retransmission.pcap",
     []
 );
+rule_test!(
+    late_fin_retransmission_busy_silent,
+    "fixtures/late-fin-retransmission-busy.pcap",
+    []
+);
 
 #[test]
 fn streams_past_a_connections_end() {
@@ -122,6 +127,33 @@ fn streams_past_a_connections_end() {
         late.iter().map(|c| (c.0, c.1, c.2)).collect::<Vec<_>>(),
         [(0, 1, 34)]
     );
+    // With another connection busy meanwhile, sweeps run during the 6.9 s before the last
+    // retransmission (frames 133, 134): stream 0 is finalised at frame 90, those two are late
+    // (counted and reported, not attributed), and they open no stream (tshark: two streams).
+    let doc = json("fixtures/late-fin-retransmission-busy.pcap");
+    let f = &doc["files"][0];
+    assert_eq!(f["tcp_streams"], 2);
+    assert_eq!(
+        f["warnings"],
+        serde_json::json!([
+            "2 packets arrived on connections already closed and reported for more than 5 s"
+        ])
+    );
+    let got: Vec<(u64, u64, u64)> = f["connections"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c["stream"].as_u64().unwrap_or(u64::MAX),
+                        c["first_frame"].as_u64().unwrap_or(0),
+                        c["last_frame"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(got, [(0, 1, 90), (1, 21, 151)]);
 }
 
 #[test]
