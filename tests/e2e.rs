@@ -79,6 +79,8 @@ rule_test!(healthy_tls12_ipv6_silent, "fixtures/tls12-ok-ipv6.pcap", []);
 // tcp.stream numbering past a connection's end (real captures, fixtures/README.md): the same
 // client port connects again 7.6 s after a clean close (port reuse: a new stream, as in
 // Wireshark); the server's FIN retransmitted for 14 s after a lost ACK stays in its stream.
+// The "-busy" twins keep another connection going meanwhile, so that tlsdiag has finalised the
+// first connection when those packets come (its 4-tuple has ended).
 rule_test!(
     port_reuse_after_close_silent,
     "fixtures/port-reuse-after-close.pcap",
@@ -87,6 +89,11 @@ rule_test!(
 rule_test!(
     late_fin_retransmission_silent,
     "fixtures/late-fin-retransmission.pcap",
+    []
+);
+rule_test!(
+    port_reuse_after_close_busy_silent,
+    "fixtures/port-reuse-after-close-busy.pcap",
     []
 );
 rule_test!(
@@ -121,6 +128,16 @@ fn streams_past_a_connections_end() {
     assert_eq!(
         frames("fixtures/port-reuse-after-close.pcap"),
         [(0, 1, 21, client.clone()), (1, 22, 42, client)]
+    );
+    // With another connection busy during the gap, the first is finalised (frame 69) before
+    // the same 4-tuple's new SYN (frame 80), which opens stream 2 from the ended 4-tuple.
+    let busy = frames("fixtures/port-reuse-after-close-busy.pcap");
+    let reused = "127.0.0.1:40408".to_string();
+    assert_eq!(
+        busy.iter()
+            .map(|c| (c.0, c.1, c.2, c.3 == reused))
+            .collect::<Vec<_>>(),
+        [(0, 1, 21, true), (1, 22, 117, false), (2, 80, 103, true)]
     );
     let late = frames("fixtures/late-fin-retransmission.pcap");
     assert_eq!(
