@@ -338,7 +338,10 @@ fi
 RSS_INPUT=""
 if [ -n "$RSS_SIZE" ]; then
     RSS_INPUT="$DIR/bench-${RSS_SIZE}M.pcap"
-    if [ "$REGEN" = 1 ] || [ ! -s "$RSS_INPUT" ] || [ ! -s "$RSS_INPUT.summary.json" ]; then
+    in_sizes=0
+    for s in "${SIZE_LIST[@]}"; do [ "$s" = "$RSS_SIZE" ] && in_sizes=1; done
+    # (one of --sizes was made, or regenerated, above)
+    if { [ "$REGEN" = 1 ] && [ "$in_sizes" = 0 ]; } || [ ! -s "$RSS_INPUT" ] || [ ! -s "$RSS_INPUT.summary.json" ]; then
         echo "generating $RSS_INPUT ($RSS_SIZE MiB) from the seed" >&2
         bash "$GEN" --from-seed --out-dir "$DIR" --name "bench-${RSS_SIZE}M" --no-pcapng "$RSS_SIZE" >&2
     fi
@@ -385,9 +388,10 @@ for line in open(runs_path):
     if inp not in order:
         order.append(inp)
     runs[(inp, label)].append((int(us) / 1e6, int(rss) / 1024, int(status)))
-# The startup runs' empty capture has no row of its own.
+# The startup runs' empty capture has no row of its own, nor has the --rss-size input (its two
+# runs are reported apart): the table's inputs are those with a floor run.
 empty = os.path.join(os.path.dirname(big), "empty.pcap")
-order = [i for i in order if i != empty]
+order = [i for i in order if i != empty and (i, "floor") in runs]
 
 def med(inp, label, i):
     v = [r[i] for r in runs.get((inp, label), [])]
@@ -582,9 +586,9 @@ if big in facts:
                   f" --jobs {jobs} peak RSS {med(big, 'L-jobsN', 1):.1f} MiB")
 PY
     if [ -n "$RSS_INPUT" ]; then
-        python3 - "$RUNS" "$RSS_INPUT" "${INPUTS[0]}" "$JOBS" <<'PY'
+        python3 - "$RUNS" "$RSS_INPUT" "${INPUTS[0]}" "$JOBS" "$PAGE_CACHE" <<'PY'
 import csv, json, sys
-runs, big, small, jobs = sys.argv[1:5]
+runs, big, small, jobs, cache = sys.argv[1:6]
 rows = [r for r in csv.reader(open(runs), delimiter="\t") if len(r) == 5]
 def get(inp, label):
     """(seconds, MiB) of the run, the median of the runs when there are several."""
@@ -598,7 +602,7 @@ def conns(inp):
 one, par, base = get(big, "R-jsonl"), get(big, "R-jobsN"), get(small, "jsonl")
 name = big.rsplit("/", 1)[-1]
 print()
-print(f"Peak RSS on {name} ({conns(big)}; 4 KiB pages; one run each):")
+print(f"Peak RSS on {name} ({conns(big)}; page cache: {cache}; one run each):")
 if one:
     growth = f", {one[1] / base[1]:.2f}x the {small.rsplit('/', 1)[-1]} run's {base[1]:.1f} MiB" if base else ""
     print(f"  one core: {one[1]:.1f} MiB{growth} ({one[0]:.2f} s); under 64 MiB: {'yes' if one[1] < 64 else 'NO'}")
@@ -606,6 +610,8 @@ else:
     print("  one core: the run failed")
 if par:
     print(f"  --jobs {jobs}: {par[1]:.1f} MiB ({par[0]:.2f} s)")
+elif any(r[0] == big and r[1] == "R-jobsN" for r in rows):
+    print(f"  --jobs {jobs}: the run failed")
 PY
     fi
     for c in "${CHECKS[@]}"; do echo "  $c"; done

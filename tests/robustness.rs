@@ -155,60 +155,104 @@ fn truncated_capture_gives_partial_results_and_a_warning() {
     assert!(!r.connections.is_empty());
 }
 
-/// The byte offsets of a little-endian classic pcap file's records.
-fn pcap_records(bytes: &[u8]) -> Vec<usize> {
+/// The byte offsets of a classic pcap file's records (in the file's byte order).
+fn pcap_records(bytes: &[u8], big_endian: bool) -> Vec<usize> {
     let mut out = Vec::new();
     let mut at = 24;
     while let Some(len) = bytes.get(at + 8..at + 12) {
         out.push(at);
         let len: [u8; 4] = len.try_into().expect("4 bytes");
-        at += 16 + u32::from_le_bytes(len) as usize;
+        let len = if big_endian {
+            u32::from_be_bytes(len)
+        } else {
+            u32::from_le_bytes(len)
+        };
+        at += 16 + len as usize;
     }
     out
 }
 
-/// A record header claiming more captured bytes than any record may hold is damaged, not the
+/// A record header claiming more captured bytes than Wireshark reads for the link type
+/// (262,144 for Ethernet, whatever the file header's snapshot length says) is damaged, not the
 /// end of a truncated file, and it is not read as a record that swallows the packets after it:
 /// the analysis stops there with a warning naming its offset, on the mapped reader and on the
-/// streaming one (gzip), whether or not the file holds that many bytes after it.
+/// streaming one (gzip), in both byte orders, whether or not the file holds that many bytes
+/// after it. A file that ends inside such a header is truncated.
 #[test]
 fn an_oversized_record_header_is_reported_as_damaged() {
     use std::io::Write;
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-sni-handshake-failure.pcap");
-    let bytes = std::fs::read(&src).expect("fixture");
-    let full = analyze_collect(&src);
-    let records = pcap_records(&bytes);
-    let at = records[records.len() / 2];
-    let before = records.len() / 2;
-    assert_eq!(full.packets as usize, records.len());
-    // More than is left in the file, and (second) less, with padding after the record.
-    for (caplen, pad) in [(0x00ff_ffffu32, 0usize), (300_000, 300_000)] {
-        let mut m = bytes.clone();
-        m[at + 8..at + 12].copy_from_slice(&caplen.to_le_bytes());
-        m.extend(std::iter::repeat_n(0u8, pad));
-        let plain = scratch(&format!("oversized-{caplen}.pcap"));
-        std::fs::write(&plain, &m).expect("write");
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&m).expect("gzip");
-        let packed = scratch(&format!("oversized-{caplen}.pcap.gz"));
-        std::fs::write(&packed, gz.finish().expect("gzip")).expect("write");
-        for p in [&plain, &packed] {
-            let r = analyze_collect(p);
-            assert!(r.error.is_none(), "{:?}", r.error);
-            assert_eq!(r.packets as usize, before, "{}", p.display());
-            let expected = format!(
-                "damaged record header (it claims {caplen} captured bytes, more than the maximum of 262144)"
-            );
-            assert!(
-                r.warnings
-                    .iter()
-                    .any(|w| w.contains(&expected) && w.contains(&format!("byte offset {at}"))),
-                "{}: {:?}",
-                p.display(),
-                r.warnings
-            );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (fixture, big_endian) in [
+        ("fixtures/missing-sni-handshake-failure.pcap", false),
+        ("fixtures/link/pcap-us-be.pcap", true),
+    ] {
+        let bytes = std::fs::read(root.join(fixture)).expect("fixture");
+        let records = pcap_records(&bytes, big_endian);
+        assert_eq!(
+            analyze_collect(&root.join(fixture)).packets as usize,
+            records.len()
+        );
+        let before = records.len() / 2;
+        let at = records[before];
+        let word = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        // (claimed length, bytes appended, snapshot length in the file header): more than is
+        // left in the file (beyond the streaming reader's buffer, then within it); less, with
+        // padding after the record; and under a file snapshot length larger than the limit.
+        let cases = [
+            (0x00ff_ffffu32, 0usize, None),
+            (300_000, 0, None),
+            (300_000, 300_000, None),
+            (300_000, 300_000, Some(u32::MAX)),
+        ];
+        for (n, (caplen, pad, snaplen)) in cases.into_iter().enumerate() {
+            let mut m = bytes.clone();
+            m[at + 8..at + 12].copy_from_slice(&word(caplen));
+            if let Some(snaplen) = snaplen {
+                m[16..20].copy_from_slice(&word(snaplen));
+            }
+            m.extend(std::iter::repeat_n(0u8, pad));
+            let plain = scratch(&format!("oversized-{big_endian}-{n}.pcap"));
+            std::fs::write(&plain, &m).expect("write");
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&m).expect("gzip");
+            let packed = scratch(&format!("oversized-{big_endian}-{n}.pcap.gz"));
+            std::fs::write(&packed, gz.finish().expect("gzip")).expect("write");
+            for p in [&plain, &packed] {
+                let r = analyze_collect(p);
+                assert!(r.error.is_none(), "{:?}", r.error);
+                assert_eq!(r.packets as usize, before, "{}", p.display());
+                let expected = format!(
+                    "at byte offset {at}: damaged record header (it claims {caplen} captured bytes, more than the maximum of 262144)"
+                );
+                assert!(
+                    r.warnings.iter().any(|w| w.contains(&expected)),
+                    "{}: {:?}",
+                    p.display(),
+                    r.warnings
+                );
+            }
         }
+        // The file ends 4 bytes into that header, after its (large) captured length: cut short.
+        let mut m = bytes.clone();
+        m[at + 8..at + 12].copy_from_slice(&word(300_000));
+        m.truncate(at + 12);
+        let cut = scratch(&format!("oversized-{big_endian}-cut.pcap"));
+        std::fs::write(&cut, &m).expect("write");
+        let r = analyze_collect(&cut);
+        assert_eq!(r.packets as usize, before);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains(&format!("at byte offset {at}: capture ends in the middle"))),
+            "{:?}",
+            r.warnings
+        );
     }
 }
 

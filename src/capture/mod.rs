@@ -106,7 +106,7 @@ impl CaptureWarning {
     }
 
     /// The classic pcap record at `offset` claims `caplen` captured bytes, more than `limit`
-    /// (see [`record_limit`]): its header is damaged, and nothing after it can be framed.
+    /// (see [`RecordRule`]): its header is damaged, and nothing after it can be framed.
     fn oversized(offset: u64, caplen: u32, limit: u32) -> Self {
         CaptureWarning {
             offset,
@@ -634,23 +634,47 @@ fn ng_stop(
     });
 }
 
-/// The most captured bytes a classic pcap record may claim: the file's snapshot length, or
-/// Wireshark's own limit (262,144, `WTAP_MAX_PACKET_SIZE_STANDARD`) when that is larger. A
-/// header claiming more is damaged (Wireshark stops there too, "File has N-byte packet,
-/// bigger than maximum"): read as a record, it would swallow the packets after it, or pass for
-/// a truncated file when it claims more than is left.
-fn record_limit(snaplen: u32) -> u32 {
-    snaplen.max(262_144)
+/// What a classic pcap file's record headers may say: a header claiming more captured bytes
+/// than Wireshark reads for the file's link type is damaged, and Wireshark stops there ("File
+/// has N-byte packet, bigger than maximum of M"; `wtap_max_snaplen_for_encap`, whatever the
+/// file header's snapshot length says). Read as a record, it would swallow the packets after
+/// it, or pass for a truncated file when it claims more than is left.
+#[derive(Clone, Copy, Debug)]
+struct RecordRule {
+    /// The most captured bytes a record may claim.
+    limit: u32,
+    big_endian: bool,
+    /// A record header's length (24 in the modified format, 16 otherwise).
+    header_len: usize,
 }
 
-/// The captured length a classic pcap record header at the start of `rem` claims.
-fn claimed_caplen(rem: &[u8], big_endian: bool) -> Option<u32> {
-    let bytes = *rem.get(8..)?.first_chunk::<4>()?;
-    Some(if big_endian {
-        u32::from_be_bytes(bytes)
-    } else {
-        u32::from_le_bytes(bytes)
-    })
+impl RecordRule {
+    fn of(header: &pcap_parser::PcapHeader) -> Self {
+        RecordRule {
+            limit: match header.network.0 {
+                // D-Bus, USBPcap, Linux USB (two), Darwin USB: 128 MiB; EBHSCR: 8 MiB.
+                231 | 249 | 189 | 220 | 266 => 128 << 20,
+                279 => 8 << 20,
+                // WTAP_MAX_PACKET_SIZE_STANDARD.
+                _ => 262_144,
+            },
+            big_endian: header.is_bigendian(),
+            header_len: if header.is_modified_format() { 24 } else { 16 },
+        }
+    }
+
+    /// The captured length the whole record header at the start of `rem` claims, if it is
+    /// over the limit (a header cut short by the end of the file is a truncation instead).
+    fn oversized(&self, rem: &[u8]) -> Option<u32> {
+        let header = rem.get(..self.header_len)?;
+        let bytes = *header.get(8..)?.first_chunk::<4>()?;
+        let caplen = if self.big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        };
+        (caplen > self.limit).then_some(caplen)
+    }
 }
 
 /// Classic pcap from the memory-mapped file.
@@ -683,8 +707,7 @@ fn read_mapped_pcap<'m>(
         data,
         linktype: lt,
         units,
-        limit: record_limit(header.snaplen),
-        big_endian: header.is_bigendian(),
+        records: RecordRule::of(&header),
     };
     if header.is_modified_format() {
         walk.run(rem, parse_pcap_frame_modified, pages, summary, on_frame);
@@ -702,10 +725,8 @@ struct PcapWalk<'m> {
     linktype: i32,
     /// Units of the timestamps' fraction per second.
     units: u64,
-    /// The most captured bytes a record may claim ([`record_limit`]).
-    limit: u32,
-    /// The records' byte order.
-    big_endian: bool,
+    /// What its record headers may claim.
+    records: RecordRule,
 }
 
 impl<'m> PcapWalk<'m> {
@@ -731,10 +752,12 @@ impl<'m> PcapWalk<'m> {
             let offset = (self.data.len() - rem.len()) as u64;
             pages.at(offset as usize);
             match parse(rem) {
-                Ok((_, b)) if b.caplen > self.limit => {
-                    summary
-                        .warnings
-                        .push(CaptureWarning::oversized(offset, b.caplen, self.limit));
+                Ok((_, b)) if b.caplen > self.records.limit => {
+                    summary.warnings.push(CaptureWarning::oversized(
+                        offset,
+                        b.caplen,
+                        self.records.limit,
+                    ));
                     break;
                 }
                 Ok((next, b)) => {
@@ -751,12 +774,12 @@ impl<'m> PcapWalk<'m> {
                     rem = next;
                 }
                 Err(pcap_parser::nom::Err::Incomplete(_)) => {
-                    summary.warnings.push(
-                        match claimed_caplen(rem, self.big_endian).filter(|&c| c > self.limit) {
-                            Some(caplen) => CaptureWarning::oversized(offset, caplen, self.limit),
-                            None => CaptureWarning::truncated(offset),
-                        },
-                    );
+                    summary.warnings.push(match self.records.oversized(rem) {
+                        Some(caplen) => {
+                            CaptureWarning::oversized(offset, caplen, self.records.limit)
+                        }
+                        None => CaptureWarning::truncated(offset),
+                    });
                     break;
                 }
                 Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
@@ -900,12 +923,12 @@ fn read_stream(
 
     let mut ng = NgState::default();
     let mut legacy: Option<Interface> = None;
-    // A classic pcap file's record limit and byte order, once its header is read.
-    let mut records: Option<(u32, bool)> = None;
-    let oversized = |records: Option<(u32, bool)>, data: &[u8], offset: u64| {
-        let (limit, big_endian) = records?;
-        let caplen = claimed_caplen(data, big_endian).filter(|&c| c > limit)?;
-        Some(CaptureWarning::oversized(offset, caplen, limit))
+    // What a classic pcap file's record headers may claim, once its header is read.
+    let mut records: Option<RecordRule> = None;
+    let oversized = |records: Option<RecordRule>, data: &[u8], offset: u64| {
+        let rule = records?;
+        let caplen = rule.oversized(data)?;
+        Some(CaptureWarning::oversized(offset, caplen, rule.limit))
     };
     let mut frame_no: u64 = 0;
     let mut capacity = BUFFER_SIZE;
@@ -920,7 +943,7 @@ fn read_stream(
                             hdr.magic_number == 0xa1b2_3c4d || hdr.magic_number == 0x4d3c_b2a1;
                         let lt = hdr.network.0;
                         summary.link_types.push(lt);
-                        records = Some((record_limit(hdr.snaplen), hdr.is_bigendian()));
+                        records = Some(RecordRule::of(&hdr));
                         legacy = Some(Interface {
                             linktype: lt,
                             units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
@@ -928,10 +951,10 @@ fn read_stream(
                         });
                     }
                     PcapBlockOwned::Legacy(b) => {
-                        if let Some((limit, _)) = records.filter(|&(limit, _)| b.caplen > limit) {
+                        if let Some(rule) = records.filter(|r| b.caplen > r.limit) {
                             summary
                                 .warnings
-                                .push(CaptureWarning::oversized(offset, b.caplen, limit));
+                                .push(CaptureWarning::oversized(offset, b.caplen, rule.limit));
                             break;
                         }
                         if let Some(ifc) = legacy {

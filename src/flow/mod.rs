@@ -500,11 +500,13 @@ impl From<&Frame<'_>> for At {
     }
 }
 
-/// A 64-bit hash of a 4-tuple, the same for both directions, and whether `a` is the lower
-/// endpoint. The numbering remembers every conversation of the capture (Wireshark never forgets
-/// one), so its entries are small (a collision needs ~4 billion connections by chance; FxHash is
-/// not keyed, so a capture built for it can make two 4-tuples share an entry: their packets then
-/// go to one connection, each side taken from its own endpoint order, and nothing panics).
+/// A hash of a 4-tuple, the same for both directions, with its low two bits clear (an
+/// [`Ended`] entry keeps two flags there, and the live and ended tables must tell keys apart
+/// alike), and whether `a` is the lower endpoint. The numbering remembers every conversation of
+/// the capture (Wireshark never forgets one), so its entries are small (a collision needs ~2
+/// billion connections by chance; FxHash is not keyed, so a capture built for it can make two
+/// 4-tuples share an entry: their packets then go to one connection, each side taken from its
+/// own endpoint order, and nothing panics).
 fn flow_key(a: SocketAddr, b: SocketAddr) -> (u64, bool) {
     use std::hash::BuildHasher;
     let fx = rustc_hash::FxBuildHasher;
@@ -517,12 +519,12 @@ fn flow_key(a: SocketAddr, b: SocketAddr) -> (u64, bool) {
             let (px, py) = (pack(x), pack(y));
             let lower = px <= py;
             let pair = if lower { (px, py) } else { (py, px) };
-            (fx.hash_one(pair), lower)
+            (fx.hash_one(pair) & !Ended::HAS, lower)
         }
         _ => {
             let lower = a <= b;
             let pair = if lower { (a, b) } else { (b, a) };
-            (fx.hash_one(pair), lower)
+            (fx.hash_one(pair) & !Ended::HAS, lower)
         }
     }
 }
@@ -530,7 +532,8 @@ fn flow_key(a: SocketAddr, b: SocketAddr) -> (u64, bool) {
 /// What [`Numbering::assign`] says of a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Assigned {
-    /// Its `tcp.stream` index.
+    /// Its `tcp.stream` index ([`FREE`] for a late packet on an [`Ended`] 4-tuple: counted,
+    /// not tracked).
     pub stream: u64,
     /// Whether it starts a new connection.
     pub new: bool,
@@ -541,7 +544,8 @@ pub struct Assigned {
     pub owner: u32,
     /// The segment's side of its connection: 0 when it goes the way the connection's first
     /// packet went, 1 the other way. (The numbering compares the 4-tuple anyway; a worker then
-    /// needs no addresses past a connection's first packet.)
+    /// needs no addresses past a connection's first packet.) 0 for a late packet on an
+    /// [`Ended`] 4-tuple.
     pub side: u8,
 }
 
@@ -661,12 +665,14 @@ impl Slots {
 /// [`KeyState`]). A packet on it later is a late packet of that connection, as in Wireshark,
 /// unless it is a SYN with another initial sequence number than that side's first one (port
 /// reuse: a new stream); a late packet may still set the base of a side that had sent nothing.
-/// Every 4-tuple of the capture ends up here: 8 GiB of the benchmark capture (694,388
-/// connections) took peak RSS to 88.5 MiB when they stayed in the live table.
+/// Every 4-tuple whose connection was finalised before the end of the capture ends up here: 8 GiB
+/// of the benchmark capture (694,388 connections) took peak RSS to 88.5 MiB when they stayed in
+/// the live table.
 #[derive(Clone, Copy, Debug)]
 struct Ended {
-    /// The 4-tuple's key, its low two bits replaced by whether `base` is known: bit 0 for the
-    /// lower address's side, bit 1 for the other (see [`Ended::HAS`]).
+    /// The 4-tuple's key (whose low two bits [`flow_key`] leaves clear), with those bits saying
+    /// whether `base` is known: bit 0 for the lower address's side, bit 1 for the other (see
+    /// [`Ended::HAS`]).
     key: u64,
     /// Each side's base sequence number, the lower address's side first.
     base: [u32; 2],
@@ -762,8 +768,8 @@ impl EndedTable {
 /// and the reader itself). It also hands out each connection's slot in its owner's table.
 #[derive(Debug, Default)]
 pub struct Numbering {
-    /// 4-tuples with a live connection, or a reserved stream index: about as many as the
-    /// connections open at once.
+    /// 4-tuples with a live connection (about as many as the connections open at once), and
+    /// those seen only quoted in ICMP errors (their stream index reserved; they stay here).
     keys: rustc_hash::FxHashMap<u64, KeyState>,
     /// Every other 4-tuple seen.
     ended: EndedTable,
@@ -1419,7 +1425,8 @@ mod tests {
         let late = feed(&mut n, &mut c, seg(C, S, 101, ACK, b"x"), 5, 12);
         assert_eq!((late.stream, late.slot, late.new), (FREE, NO_SLOT, false));
         assert_eq!(c.late_packets, 1);
-        // Port reuse on C's 4-tuple: slot 0 is stream 2's now, so another slot.
+        // Port reuse on C's 4-tuple, which has ended: a new stream in a new slot (slot 0 is
+        // stream 2's now).
         let a2 = feed(&mut n, &mut c, seg(C, S, 9000, SYN, b""), 6, 13);
         assert_eq!((a2.stream, a2.slot, a2.new), (3, 2, true));
         // Port reuse on E's 4-tuple while stream 2 still holds slot 0: the same slot; stream 2
@@ -1435,6 +1442,9 @@ mod tests {
         assert_eq!(rest.iter().map(|t| t.stream).collect::<Vec<_>>(), [1, 3, 4]);
         // Releasing a slot that a new connection of the same 4-tuple holds does nothing.
         n.release(0, &[(0, 2)]);
+        // ... and E's 4-tuple stays live: its next packet is stream 4's, not a late one.
+        let e3 = n.assign(&seg(S, e, 50, ACK, b""));
+        assert_eq!((e3.stream, e3.slot, e3.new, e3.side), (4, 0, false, 1));
         let f = feed(&mut n, &mut c, seg("10.0.0.5:1", S, 1, SYN, b""), 8, 16);
         assert_eq!(f.slot, 3);
     }
