@@ -376,11 +376,12 @@ fi
     echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); before each run the input is put in the page cache with scripts/page-cache.py $PAGE_CACHE"
     echo
-    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" "$C2C_TSV" "${C2C_ALL:-}" <<'PY'
+    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" "$C2C_TSV" "${C2C_ALL:-}" "$RSS_INPUT" "$PAGE_CACHE" <<'PY'
 import collections, json, os, re, statistics, subprocess, sys
 
 runs_path, jobs, has_jobs, big = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
 c2c_path, c2c_all = sys.argv[5], sys.argv[6]
+rss_input, page_cache = sys.argv[7], sys.argv[8]
 runs = collections.defaultdict(list)
 order = []
 for line in open(runs_path):
@@ -584,36 +585,30 @@ if big in facts:
         if lper:
             print(f"  --jobs {jobs} speed-up per round: {', '.join(f'{x:.2f}' for x in lper)}x (median {statistics.median(lper):.2f}x);"
                   f" --jobs {jobs} peak RSS {med(big, 'L-jobsN', 1):.1f} MiB")
-PY
-    if [ -n "$RSS_INPUT" ]; then
-        python3 - "$RUNS" "$RSS_INPUT" "${INPUTS[0]}" "$JOBS" "$PAGE_CACHE" <<'PY'
-import csv, json, sys
-runs, big, small, jobs, cache = sys.argv[1:6]
-rows = [r for r in csv.reader(open(runs), delimiter="\t") if len(r) == 5]
-def get(inp, label):
-    """(seconds, MiB) of the run, the median of the runs when there are several."""
-    v = sorted((int(r[3]) / 1024, int(r[2]) / 1e6) for r in rows if r[0] == inp and r[1] == label and r[4] == "0")
-    return (v[len(v) // 2][1], v[len(v) // 2][0]) if v else None
-def conns(inp):
+# --rss-size: its one-core and --jobs N runs (one each), against the smallest input's.
+if rss_input:
+    name, small = os.path.basename(rss_input), order[0]
     try:
-        return f"{json.load(open(inp + '.summary.json')).get('tcp_flows', 0):,} connections"
+        with open(rss_input + ".summary.json") as f:
+            conns = f"{json.load(f).get('tcp_flows', 0):,} connections"
     except (OSError, ValueError):
-        return "connections unknown"
-one, par, base = get(big, "R-jsonl"), get(big, "R-jobsN"), get(small, "jsonl")
-name = big.rsplit("/", 1)[-1]
-print()
-print(f"Peak RSS on {name} ({conns(big)}; page cache: {cache}; one run each):")
-if one:
-    growth = f", {one[1] / base[1]:.2f}x the {small.rsplit('/', 1)[-1]} run's {base[1]:.1f} MiB" if base else ""
-    print(f"  one core: {one[1]:.1f} MiB{growth} ({one[0]:.2f} s); under 64 MiB: {'yes' if one[1] < 64 else 'NO'}")
-else:
-    print("  one core: the run failed")
-if par:
-    print(f"  --jobs {jobs}: {par[1]:.1f} MiB ({par[0]:.2f} s)")
-elif any(r[0] == big and r[1] == "R-jobsN" for r in rows):
-    print(f"  --jobs {jobs}: the run failed")
+        conns = "connections unknown"
+    print()
+    print(f"Peak RSS on {name} ({conns}; page cache: {page_cache}; one run each):")
+    for label, what in (("R-jsonl", "one core"), ("R-jobsN", f"--jobs {jobs}")):
+        done = runs.get((rss_input, label), [])
+        if not done:
+            continue
+        secs, rss, status = done[-1]
+        if status != 0:
+            print(f"  {what}: the run failed")
+        elif label == "R-jsonl":
+            base = med(small, "jsonl", 1)
+            print(f"  {what}: {rss:.1f} MiB, {rss / base:.2f}x the {os.path.basename(small)} run's {base:.1f} MiB"
+                  f" ({secs:.2f} s); under 64 MiB: {'yes' if rss < 64 else 'NO'}")
+        else:
+            print(f"  {what}: {rss:.1f} MiB ({secs:.2f} s)")
 PY
-    fi
     for c in "${CHECKS[@]}"; do echo "  $c"; done
     echo
     echo "Accuracy ($BIGB vs the seed's scenario labels):"

@@ -102,27 +102,32 @@ rule_test!(
     []
 );
 
+/// (stream, first frame, last frame, client) of each connection of a file's JSON report.
+fn spans(file: &Value) -> Vec<(u64, u64, u64, String)> {
+    file["connections"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c["stream"].as_u64().unwrap_or(u64::MAX),
+                        c["first_frame"].as_u64().unwrap_or(0),
+                        c["last_frame"].as_u64().unwrap_or(0),
+                        c["client"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn streams_past_a_connections_end() {
-    let frames = |fixture: &str| -> Vec<(u64, u64, u64, String)> {
+    let frames = |fixture: &str| {
         let doc = json(fixture);
         let f = &doc["files"][0];
         assert_eq!(f["warnings"], serde_json::json!([]), "{fixture}");
-        f["connections"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        (
-                            c["stream"].as_u64().unwrap_or(u64::MAX),
-                            c["first_frame"].as_u64().unwrap_or(0),
-                            c["last_frame"].as_u64().unwrap_or(0),
-                            c["client"].as_str().unwrap_or("").to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        spans(f)
     };
     let client = "127.0.0.1:40404".to_string();
     assert_eq!(
@@ -156,20 +161,7 @@ fn streams_past_a_connections_end() {
             "2 packets arrived on connections already closed and reported for more than 5 s"
         ])
     );
-    let got: Vec<(u64, u64, u64)> = f["connections"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    (
-                        c["stream"].as_u64().unwrap_or(u64::MAX),
-                        c["first_frame"].as_u64().unwrap_or(0),
-                        c["last_frame"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let got: Vec<(u64, u64, u64)> = spans(f).into_iter().map(|c| (c.0, c.1, c.2)).collect();
     assert_eq!(got, [(0, 1, 90), (1, 21, 151)]);
 }
 

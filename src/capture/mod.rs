@@ -751,15 +751,15 @@ impl<'m> PcapWalk<'m> {
         while !rem.is_empty() {
             let offset = (self.data.len() - rem.len()) as u64;
             pages.at(offset as usize);
+            if let Some(caplen) = self.records.oversized(rem) {
+                summary.warnings.push(CaptureWarning::oversized(
+                    offset,
+                    caplen,
+                    self.records.limit,
+                ));
+                break;
+            }
             match parse(rem) {
-                Ok((_, b)) if b.caplen > self.records.limit => {
-                    summary.warnings.push(CaptureWarning::oversized(
-                        offset,
-                        b.caplen,
-                        self.records.limit,
-                    ));
-                    break;
-                }
                 Ok((next, b)) => {
                     frame_no += 1;
                     summary.packets += 1;
@@ -774,12 +774,7 @@ impl<'m> PcapWalk<'m> {
                     rem = next;
                 }
                 Err(pcap_parser::nom::Err::Incomplete(_)) => {
-                    summary.warnings.push(match self.records.oversized(rem) {
-                        Some(caplen) => {
-                            CaptureWarning::oversized(offset, caplen, self.records.limit)
-                        }
-                        None => CaptureWarning::truncated(offset),
-                    });
+                    summary.warnings.push(CaptureWarning::truncated(offset));
                     break;
                 }
                 Err(pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e)) => {
@@ -925,15 +920,20 @@ fn read_stream(
     let mut legacy: Option<Interface> = None;
     // What a classic pcap file's record headers may claim, once its header is read.
     let mut records: Option<RecordRule> = None;
-    let oversized = |records: Option<RecordRule>, data: &[u8], offset: u64| {
-        let rule = records?;
-        let caplen = rule.oversized(data)?;
-        Some(CaptureWarning::oversized(offset, caplen, rule.limit))
-    };
     let mut frame_no: u64 = 0;
     let mut capacity = BUFFER_SIZE;
     loop {
         let offset = reader.consumed() as u64;
+        // Each classic pcap record's header, once the buffer holds it whole, before it is
+        // parsed (a record too large for the buffer, or past the end, is caught here too).
+        if let Some(rule) = records
+            && let Some(caplen) = rule.oversized(reader.data())
+        {
+            summary
+                .warnings
+                .push(CaptureWarning::oversized(offset, caplen, rule.limit));
+            break;
+        }
         match reader.next() {
             Ok((len, block)) => {
                 match block {
@@ -951,12 +951,6 @@ fn read_stream(
                         });
                     }
                     PcapBlockOwned::Legacy(b) => {
-                        if let Some(rule) = records.filter(|r| b.caplen > r.limit) {
-                            summary
-                                .warnings
-                                .push(CaptureWarning::oversized(offset, b.caplen, rule.limit));
-                            break;
-                        }
                         if let Some(ifc) = legacy {
                             frame_no += 1;
                             let time = ts_from_parts(
@@ -990,10 +984,6 @@ fn read_stream(
                 }
             }
             Err(PcapError::BufferTooSmall) => {
-                if let Some(w) = oversized(records, reader.data(), offset) {
-                    summary.warnings.push(w);
-                    break;
-                }
                 // One record larger than the buffer: grow it once, up to a hard cap.
                 if capacity >= MAX_BUFFER_SIZE {
                     summary.warnings.push(CaptureWarning {
@@ -1022,10 +1012,7 @@ fn read_stream(
                 }
             }
             Err(PcapError::UnexpectedEof) => {
-                summary.warnings.push(
-                    oversized(records, reader.data(), offset)
-                        .unwrap_or_else(|| CaptureWarning::truncated(offset)),
-                );
+                summary.warnings.push(CaptureWarning::truncated(offset));
                 break;
             }
             Err(e) => {

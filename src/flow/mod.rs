@@ -743,8 +743,11 @@ impl EndedTable {
             .find_mut(Self::hash(key), |e| e.matches(key))
     }
 
-    fn contains(&mut self, key: u64) -> bool {
-        self.find_mut(key).is_some()
+    fn contains(&self, key: u64) -> bool {
+        usize::try_from(key >> 60)
+            .ok()
+            .and_then(|i| self.shards.get(i))
+            .is_some_and(|t| t.find(Self::hash(key), |e| e.matches(key)).is_some())
     }
 
     fn remove(&mut self, key: u64) {
