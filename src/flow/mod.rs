@@ -179,6 +179,23 @@ struct Conn {
 /// whole number of nanoseconds the two comparisons agree).
 const IDLE_EVENT_NANOS: i64 = (IDLE_EVENT_SECS * 1e9) as i64;
 
+/// Counts a retransmission by `side` at frame `num` (`bytes` on the wire), and records it as an
+/// event for the first 64 of the direction.
+fn retransmitted(
+    stats: &mut [DirStats; 2],
+    events: &mut Events,
+    side: usize,
+    num: u64,
+    time: Timestamp,
+    bytes: u32,
+) {
+    let Some(s) = stats.get_mut(side) else { return };
+    s.retransmissions += 1;
+    if s.retransmissions <= 64 {
+        events.push(side, num, time, EventKind::Retransmission { bytes });
+    }
+}
+
 /// Feeds reassembled chunks of `side` into TLS and records gaps.
 fn deliver_to(
     side: usize,
@@ -367,17 +384,7 @@ impl Conn {
                 reasm[side].segment(data_seq, seg.payload, seg.wire_len, num, &mut deliver)
             };
             if kind == SegmentKind::Retransmission {
-                stats[side].retransmissions += 1;
-                if stats[side].retransmissions <= 64 {
-                    events.push(
-                        side,
-                        num,
-                        time,
-                        EventKind::Retransmission {
-                            bytes: seg.wire_len,
-                        },
-                    );
-                }
+                retransmitted(stats, events, side, num, time, seg.wire_len);
             }
         }
         if flags.ack() && !flags.rst() {
@@ -392,9 +399,16 @@ impl Conn {
             let mut deliver = deliver_to(other, tls, http, events, stats, time, num);
             reasm[other].acked(seg.ack, at, &mut deliver);
         }
-        if flags.fin() && self.reasm[side].fin(data_seq.wrapping_add(seg.wire_len)) {
-            self.fin[side] = true;
-            self.events.push(side, num, time, EventKind::Fin);
+        if flags.fin() {
+            let end = data_seq.wrapping_add(seg.wire_len);
+            if self.reasm[side].fin(end) {
+                self.fin[side] = true;
+                self.events.push(side, num, time, EventKind::Fin);
+            } else if seg.wire_len == 0 && !flags.rst() && self.reasm[side].is_same_fin(end) {
+                // A bare FIN sent again (its ACK was lost, or never came): a retransmission,
+                // as Wireshark counts it. One with data was counted by the reassembly above.
+                retransmitted(&mut self.stats, &mut self.events, side, num, time, 0);
+            }
         }
     }
 
@@ -1569,6 +1583,61 @@ mod tests {
         done.extend(t.finish());
         assert_eq!(done[1].stream, 1);
         assert_eq!(done[1].first_frame, 5);
+    }
+
+    /// A FIN sent again is a retransmission, as Wireshark marks it: a bare one counted here, one
+    /// with its data by the reassembly (once), and a FIN further on is no repeat of the first.
+    #[test]
+    fn fin_sent_again_is_a_retransmission() {
+        let fin = TcpFlags::FIN | ACK;
+        let packets = [
+            seg(C, S, 100, SYN, b""),
+            seg(S, C, 900, SYNACK, b""),
+            seg(C, S, 101, ACK, b""),
+            // The server's last data with its FIN (901..904, FIN at 904), then the same again.
+            seg(S, C, 901, fin, b"bye"),
+            seg(S, C, 901, fin, b"bye"),
+            // The client's bare FIN (seq 101), twice more.
+            seg(C, S, 101, fin, b""),
+            seg(C, S, 101, fin, b""),
+            seg(C, S, 101, fin, b""),
+            // A FIN one further on (a broken stack, or a middlebox): not the same FIN.
+            seg(C, S, 102, fin, b""),
+        ];
+        let mut t = FlowTable::default();
+        let mut done: Vec<Timeline> = Vec::new();
+        for (n, p) in (1..).zip(&packets) {
+            t.packet(p, &frame(n, 0), &mut |b| done.extend(b));
+        }
+        done.extend(t.finish());
+        let [conn] = done.as_slice() else {
+            panic!("one connection: {}", done.len())
+        };
+        assert_eq!(conn.c2s.retransmissions, 2);
+        assert_eq!(conn.s2c.retransmissions, 1);
+        let got: Vec<(u64, Dir, u32)> = conn
+            .events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Retransmission { bytes } => Some((e.frame, e.dir, bytes)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, Dir::ServerToClient, 3),
+                (7, Dir::ClientToServer, 0),
+                (8, Dir::ClientToServer, 0)
+            ]
+        );
+        let fins: Vec<u64> = conn
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Fin)
+            .map(|e| e.frame)
+            .collect();
+        assert_eq!(fins, [4, 6]);
     }
 
     #[test]

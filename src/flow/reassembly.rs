@@ -152,6 +152,12 @@ impl Reassembler {
         true
     }
 
+    /// True when a FIN whose data ends at `seq_after_payload` is the one already seen, sent
+    /// again (what Wireshark marks `tcp.analysis.retransmission` on a bare FIN).
+    pub fn is_same_fin(&self, seq_after_payload: u32) -> bool {
+        self.fin_seq == Some(seq_after_payload.wrapping_add(1))
+    }
+
     /// Starts the stream at `seq` (no SYN seen). Returns true if this started it.
     pub fn start_midstream(&mut self, seq: u32) -> bool {
         if self.next.is_none() {
