@@ -179,23 +179,6 @@ struct Conn {
 /// whole number of nanoseconds the two comparisons agree).
 const IDLE_EVENT_NANOS: i64 = (IDLE_EVENT_SECS * 1e9) as i64;
 
-/// Counts a retransmission by `side` at frame `num` (`bytes` on the wire), and records it as an
-/// event for the first 64 of the direction.
-fn retransmitted(
-    stats: &mut [DirStats; 2],
-    events: &mut Events,
-    side: usize,
-    num: u64,
-    time: Timestamp,
-    bytes: u32,
-) {
-    let Some(s) = stats.get_mut(side) else { return };
-    s.retransmissions += 1;
-    if s.retransmissions <= 64 {
-        events.push(side, num, time, EventKind::Retransmission { bytes });
-    }
-}
-
 /// Feeds reassembled chunks of `side` into TLS and records gaps.
 fn deliver_to(
     side: usize,
@@ -383,8 +366,22 @@ impl Conn {
                 let mut deliver = deliver_to(side, tls, http, events, stats, time, num);
                 reasm[side].segment(data_seq, seg.payload, seg.wire_len, num, &mut deliver)
             };
-            if kind == SegmentKind::Retransmission {
-                retransmitted(stats, events, side, num, time, seg.wire_len);
+            // A copy of one byte with a FIN or SYN is no keep-alive probe (Wireshark's rule
+            // too): it is the byte, and its flag, sent again.
+            let again = kind == SegmentKind::Retransmission
+                || (kind == SegmentKind::KeepAlive && (flags.fin() || flags.syn()));
+            if again {
+                stats[side].retransmissions += 1;
+                if stats[side].retransmissions <= 64 {
+                    events.push(
+                        side,
+                        num,
+                        time,
+                        EventKind::Retransmission {
+                            bytes: seg.wire_len,
+                        },
+                    );
+                }
             }
         }
         if flags.ack() && !flags.rst() {
@@ -404,10 +401,15 @@ impl Conn {
             if self.reasm[side].fin(end) {
                 self.fin[side] = true;
                 self.events.push(side, num, time, EventKind::Fin);
-            } else if seg.wire_len == 0 && !flags.rst() && self.reasm[side].is_same_fin(end) {
-                // A bare FIN sent again (its ACK was lost, or never came): a retransmission,
-                // as Wireshark counts it. One with data was counted by the reassembly above.
-                retransmitted(&mut self.stats, &mut self.events, side, num, time, 0);
+            } else if seg.wire_len == 0
+                && self.reasm[side].is_same_fin(end)
+                && let Some(s) = self.stats.get_mut(side)
+            {
+                // A bare FIN sent again (its ACK was lost, or never came) is a retransmission
+                // in the direction's count, as Wireshark counts it; one with data was counted
+                // above. It is no `Retransmission` event: the rules read those as data sent
+                // again (a stalled flight, an unanswered request), which a FIN is not.
+                s.retransmissions += 1;
             }
         }
     }
@@ -1585,8 +1587,9 @@ mod tests {
         assert_eq!(done[1].first_frame, 5);
     }
 
-    /// A FIN sent again is a retransmission, as Wireshark marks it: a bare one counted here, one
-    /// with its data by the reassembly (once), and a FIN further on is no repeat of the first.
+    /// A FIN sent again is a retransmission, as Wireshark marks it: a bare one (with RST too)
+    /// in the direction's count only, one with data (one byte included: no keep-alive probe)
+    /// by the reassembly, once, as a `Retransmission` event; a FIN further on is no repeat.
     #[test]
     fn fin_sent_again_is_a_retransmission() {
         let fin = TcpFlags::FIN | ACK;
@@ -1597,12 +1600,14 @@ mod tests {
             // The server's last data with its FIN (901..904, FIN at 904), then the same again.
             seg(S, C, 901, fin, b"bye"),
             seg(S, C, 901, fin, b"bye"),
-            // The client's bare FIN (seq 101), twice more.
-            seg(C, S, 101, fin, b""),
-            seg(C, S, 101, fin, b""),
-            seg(C, S, 101, fin, b""),
+            // The client's last byte with its FIN, and again: not a keep-alive probe.
+            seg(C, S, 101, fin, b"!"),
+            seg(C, S, 101, fin, b"!"),
+            // The server's FIN alone, twice more, the second with RST.
+            seg(S, C, 904, fin, b""),
+            seg(S, C, 904, fin | TcpFlags::RST, b""),
             // A FIN one further on (a broken stack, or a middlebox): not the same FIN.
-            seg(C, S, 102, fin, b""),
+            seg(C, S, 103, fin, b""),
         ];
         let mut t = FlowTable::default();
         let mut done: Vec<Timeline> = Vec::new();
@@ -1613,8 +1618,9 @@ mod tests {
         let [conn] = done.as_slice() else {
             panic!("one connection: {}", done.len())
         };
-        assert_eq!(conn.c2s.retransmissions, 2);
-        assert_eq!(conn.s2c.retransmissions, 1);
+        assert_eq!(conn.c2s.retransmissions, 1);
+        assert_eq!(conn.s2c.retransmissions, 3);
+        // Events only for the data: the rules read a `Retransmission` as data sent again.
         let got: Vec<(u64, Dir, u32)> = conn
             .events
             .iter()
@@ -1625,11 +1631,7 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [
-                (5, Dir::ServerToClient, 3),
-                (7, Dir::ClientToServer, 0),
-                (8, Dir::ClientToServer, 0)
-            ]
+            [(5, Dir::ServerToClient, 3), (7, Dir::ClientToServer, 1)]
         );
         let fins: Vec<u64> = conn
             .events
