@@ -162,6 +162,8 @@ struct Conn {
     syn_side: Option<usize>,
     synack_side: Option<usize>,
     syn_isn: Option<u32>,
+    /// The first SYN/ACK's sequence number: a copy of it is a retransmission.
+    synack_isn: Option<u32>,
     fin: [bool; 2],
     rst: bool,
     zero_window: [bool; 2],
@@ -236,6 +238,7 @@ impl Conn {
             syn_side: None,
             synack_side: None,
             syn_isn: None,
+            synack_isn: None,
             fin: [false; 2],
             rst: false,
             zero_window: [false; 2],
@@ -299,18 +302,27 @@ impl Conn {
             if flags.ack() {
                 if self.synack_side.is_none() {
                     self.synack_side = Some(side);
+                    self.synack_isn = Some(seg.seq);
                     self.synack_mark = Some(IpMark {
                         frame: num,
                         ttl: seg.ttl,
                         ip_id: seg.ip_id,
                     });
                     self.events.push(side, num, time, EventKind::SynAck);
+                } else if self.synack_side == Some(side) && self.synack_isn == Some(seg.seq) {
+                    // Sent again: counted as Wireshark counts it (no event: the rules read
+                    // `Retransmission` events as data sent again).
+                    self.stats[side].retransmissions += 1;
                 }
             } else {
                 let retransmission = self.syn_isn == Some(seg.seq);
                 if self.syn_side.is_none() {
                     self.syn_side = Some(side);
                     self.syn_isn = Some(seg.seq);
+                }
+                if retransmission {
+                    // Also counted, as Wireshark does; the event says it too.
+                    self.stats[side].retransmissions += 1;
                 }
                 self.events
                     .push(side, num, time, EventKind::Syn { retransmission });
@@ -1587,6 +1599,18 @@ mod tests {
         assert_eq!(done[1].first_frame, 5);
     }
 
+    /// The timeline of `packets` (frames 1, 2, ... at time 0), which must make one connection.
+    fn one_connection(packets: &[TcpSegment<'static>]) -> Timeline {
+        let mut t = FlowTable::default();
+        let mut done: Vec<Timeline> = Vec::new();
+        for (n, p) in (1..).zip(packets) {
+            t.packet(p, &frame(n, 0), &mut |b| done.extend(b));
+        }
+        done.extend(t.finish());
+        assert_eq!(done.len(), 1, "one connection");
+        done.remove(0)
+    }
+
     /// A FIN sent again is a retransmission, as Wireshark marks it: a bare one (with RST too)
     /// in the direction's count only, one with data (one byte included: no keep-alive probe)
     /// by the reassembly, once, as a `Retransmission` event; a FIN further on is no repeat.
@@ -1609,15 +1633,7 @@ mod tests {
             // A FIN one further on (a broken stack, or a middlebox): not the same FIN.
             seg(C, S, 103, fin, b""),
         ];
-        let mut t = FlowTable::default();
-        let mut done: Vec<Timeline> = Vec::new();
-        for (n, p) in (1..).zip(&packets) {
-            t.packet(p, &frame(n, 0), &mut |b| done.extend(b));
-        }
-        done.extend(t.finish());
-        let [conn] = done.as_slice() else {
-            panic!("one connection: {}", done.len())
-        };
+        let conn = one_connection(&packets);
         assert_eq!(conn.c2s.retransmissions, 1);
         assert_eq!(conn.s2c.retransmissions, 3);
         // Events only for the data: the rules read a `Retransmission` as data sent again.
@@ -1640,6 +1656,52 @@ mod tests {
             .map(|e| e.frame)
             .collect();
         assert_eq!(fins, [4, 6]);
+    }
+
+    /// Copies of the SYN and of the SYN/ACK count as retransmissions (Wireshark marks both), and
+    /// make no `Retransmission` event; the SYN's copy is still a `Syn { retransmission }`.
+    #[test]
+    fn syn_and_synack_sent_again_are_retransmissions() {
+        let packets = [
+            seg(C, S, 100, SYN, b""),
+            seg(C, S, 100, SYN, b""),
+            seg(S, C, 900, SYNACK, b""),
+            seg(S, C, 900, SYNACK, b""),
+            seg(S, C, 900, SYNACK, b""),
+            seg(C, S, 101, ACK, b""),
+        ];
+        let conn = one_connection(&packets);
+        assert_eq!((conn.c2s.retransmissions, conn.s2c.retransmissions), (1, 2));
+        assert!(
+            !conn
+                .events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Retransmission { .. }))
+        );
+        let syns: Vec<(u64, EventKind)> = conn
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Syn { .. } | EventKind::SynAck))
+            .map(|e| (e.frame, e.kind.clone()))
+            .collect();
+        assert_eq!(
+            syns,
+            [
+                (
+                    1,
+                    EventKind::Syn {
+                        retransmission: false
+                    }
+                ),
+                (
+                    2,
+                    EventKind::Syn {
+                        retransmission: true
+                    }
+                ),
+                (3, EventKind::SynAck)
+            ]
+        );
     }
 
     #[test]
