@@ -165,21 +165,22 @@ fn streams_past_a_connections_end() {
     assert_eq!(got, [(0, 1, 90), (1, 21, 151)]);
 }
 
-/// The server's FIN sent again while its peer's ACKs are dropped: each bare FIN after the first
-/// is a retransmission, as tshark marks them (`tcp.analysis.retransmission`: frames 23, 25, 27,
-/// 29, 31, 33; in the busy capture 42, 47, 55, 66, 89 and 133, the last after stream 0 was
-/// finalised, so counted as a late packet, not in the stream).
+/// Retransmissions as tshark marks them (`tcp.analysis.retransmission`). The server's FIN sent
+/// again while its peer's ACKs are dropped: frames 23, 25, 27, 29, 31, 33; in the busy capture
+/// 42, 47, 55, 66, 89 and 133, the last after stream 0 was finalised, so counted as a late
+/// packet, not in the stream. A SYN sent again while nothing answers: frames 2-7.
 #[test]
-fn fin_retransmissions_count_as_tshark_counts_them() {
-    for (fixture, s2c) in [
-        ("fixtures/late-fin-retransmission.pcap", 6),
-        ("fixtures/late-fin-retransmission-busy.pcap", 5),
+fn retransmissions_count_as_tshark_counts_them() {
+    for (fixture, c2s, s2c) in [
+        ("fixtures/late-fin-retransmission.pcap", 0, 6),
+        ("fixtures/late-fin-retransmission-busy.pcap", 0, 5),
+        ("fixtures/catalogue/tcp-no-answer.pcap", 6, 0),
     ] {
         let doc = json(fixture);
         let conn = &doc["files"][0]["connections"][0];
         assert_eq!(conn["stream"], 0, "{fixture}");
+        assert_eq!(conn["c2s"]["retransmissions"], c2s, "{fixture}");
         assert_eq!(conn["s2c"]["retransmissions"], s2c, "{fixture}");
-        assert_eq!(conn["c2s"]["retransmissions"], 0, "{fixture}");
     }
 }
 
