@@ -151,6 +151,8 @@ struct ReadOutcome {
     stats: DecodeStats,
     streams: u64,
     late_packets: u64,
+    /// Packets captured twice (see `flow::copies`).
+    copies: u64,
 }
 
 /// A finished connection on its way to the sink: a pointer (a report is ~470 bytes, a timeline
@@ -338,6 +340,7 @@ fn sequential(
         stats,
         streams: table.streams(),
         late_packets: table.late_packets(),
+        copies: table.copies(),
     })
 }
 
@@ -512,6 +515,7 @@ struct FromWorker<R> {
     epoch: u64,
     batch: Vec<Item<R>>,
     late_packets: u64,
+    copies: u64,
 }
 
 /// Where a worker's finalised connections go.
@@ -540,12 +544,14 @@ struct Merger<'e, R> {
     waiting: BTreeMap<u64, (usize, Runs<R>)>,
     next: u64,
     late_packets: u64,
+    copies: u64,
     emit: &'e mut dyn FnMut(Vec<Item<R>>),
 }
 
 impl<R> Merger<'_, R> {
     fn add(&mut self, part: FromWorker<R>) {
         self.late_packets += part.late_packets;
+        self.copies += part.copies;
         let slot = self.waiting.entry(part.epoch).or_default();
         slot.0 += 1;
         if !part.batch.is_empty() {
@@ -619,12 +625,13 @@ struct MergeHere<'e, 'm, R> {
 impl<R> MergeHere<'_, '_, R> {
     /// After the worker's last message: the other threads' last parts (the channel closes
     /// when all of them are done) and the last pages.
-    fn finish(mut self) -> u64 {
+    /// Returns the late packets and the copies the parts counted.
+    fn finish(mut self) -> (u64, u64) {
         for part in self.others.iter() {
             self.merger.add(part);
         }
         self.pages.release();
-        self.merger.late_packets
+        (self.merger.late_packets, self.merger.copies)
     }
 }
 
@@ -759,12 +766,14 @@ fn worker<'m, R: Send>(
                     epoch,
                     batch,
                     late_packets: 0,
+                    copies: 0,
                 }
             }
             ToWorker::End(epoch) => FromWorker {
                 epoch,
                 batch: prechecked_last(conns.finish(), render),
                 late_packets: conns.late_packets,
+                copies: conns.copies,
             },
         };
         if !out.deliver(part) {
@@ -1097,6 +1106,7 @@ fn parallel<R: Send>(
                         epoch,
                         batch: prechecked(own.sweep(now), &empty, render),
                         late_packets: 0,
+                        copies: 0,
                     });
                     own.release_slots(&mut numbering, READER);
                     // Slots the workers emptied at earlier sweeps.
@@ -1111,6 +1121,7 @@ fn parallel<R: Send>(
                 epoch,
                 batch: prechecked_last(own.finish(), render),
                 late_packets: own.late_packets,
+                copies: own.copies,
             });
             summary.map(|summary| (summary, stats, numbering.streams()))
         });
@@ -1120,6 +1131,7 @@ fn parallel<R: Send>(
                 waiting: BTreeMap::new(),
                 next: 0,
                 late_packets: 0,
+                copies: 0,
                 emit,
             },
             others: merge_rx,
@@ -1133,7 +1145,7 @@ fn parallel<R: Send>(
             worker(rx, &mut merge, back, p, keylog, render);
         }
         drop(merge_tx);
-        let late_packets = merge.finish();
+        let (late_packets, copies) = merge.finish();
         let (summary, stats, streams) = match reader.join() {
             Ok(r) => r?,
             Err(p) => std::panic::resume_unwind(p),
@@ -1143,6 +1155,7 @@ fn parallel<R: Send>(
             stats,
             streams,
             late_packets,
+            copies,
         })
     })
 }
@@ -1154,6 +1167,7 @@ fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
         stats,
         streams,
         late_packets,
+        copies,
     } = o;
     let mut warnings: Vec<String> = summary
         .warnings
@@ -1188,6 +1202,11 @@ fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
         warnings.push(format!(
             "{late_packets} packets arrived on connections already closed and reported for more than {} s",
             crate::flow::LINGER_SECS
+        ));
+    }
+    if copies > 0 {
+        warnings.push(format!(
+            "{copies} packets were captured twice (each a copy of a packet of its connection seen just before: tcpdump -i any, a mirror port, merged captures); counted as packets, not analysed again"
         ));
     }
     FileReport {
@@ -1295,8 +1314,8 @@ mod tests {
                 // Streams numbered and late packets counted alike (late packets on an ended
                 // 4-tuple are counted by the reader, on a live one by its owner).
                 assert_eq!(
-                    (par.streams, par.late_packets),
-                    (seq.streams, seq.late_packets),
+                    (par.streams, par.late_packets, par.copies),
+                    (seq.streams, seq.late_packets, seq.copies),
                     "{} with {jobs} jobs, {policy}",
                     f.display()
                 );

@@ -14,6 +14,7 @@
 //! [`Timeline`]; its state is dropped, and only a small tombstone stays to keep the stream
 //! numbering of late packets right.
 
+mod copies;
 pub mod reassembly;
 
 use std::net::SocketAddr;
@@ -261,8 +262,10 @@ impl Conn {
         self.rst || (self.fin[0] && self.fin[1])
     }
 
-    /// One segment from `side` (0: the side that sent the connection's first packet).
-    fn packet(&mut self, side: usize, seg: &TcpBody<'_>, at: At) {
+    /// One segment from `side` (0: the side that sent the connection's first packet). Returns
+    /// false when it is a copy of a packet just seen (captured twice): counted in the
+    /// direction's packets and bytes, as Wireshark counts it, and not analysed again.
+    fn packet(&mut self, side: usize, seg: &TcpBody<'_>, at: At) -> bool {
         let side = side.min(1);
         let other = 1 - side;
         let (num, time) = (at.frame, at.time);
@@ -271,6 +274,9 @@ impl Conn {
         self.base_seq[side].get_or_insert(seg.seq);
         self.stats[side].packets += 1;
         self.stats[side].bytes += u64::from(seg.wire_len);
+        if self.reasm[side].is_copy(seg, time) {
+            return false;
+        }
         let flags = seg.flags;
 
         // A keep-alive probe is not activity.
@@ -424,6 +430,7 @@ impl Conn {
                 s.retransmissions += 1;
             }
         }
+        true
     }
 
     /// The connection's timeline. Leaves `self` spent: its box is reused for a new connection.
@@ -962,10 +969,12 @@ impl Live {
         }
     }
 
-    fn packet(&mut self, side: usize, seg: &TcpBody<'_>, at: At) {
-        self.conn.packet(side, seg, at);
+    /// See [`Conn::packet`]: false for a copy of a packet just seen.
+    fn packet(&mut self, side: usize, seg: &TcpBody<'_>, at: At) -> bool {
+        let analysed = self.conn.packet(side, seg, at);
         self.last_time = self.conn.last_time;
         self.closed = self.conn.closed();
+        analysed
     }
 }
 
@@ -989,6 +998,8 @@ pub struct Connections {
     spare: Vec<Box<Conn>>,
     /// Packets that arrived on a connection already finalised.
     pub late_packets: u64,
+    /// Packets that were copies of one just seen (captured twice), not analysed again.
+    pub copies: u64,
 }
 
 /// How many connections ahead [`Connections::finish_sorted`] asks for a connection's event
@@ -1033,7 +1044,7 @@ impl Connections {
                 }
                 None => Box::new(fresh),
             };
-            // Its first packet: side 0.
+            // Its first packet: side 0 (never a copy: nothing was seen before it).
             c.packet(0, &seg.body, at);
             // A connection still in the slot is the 4-tuple's previous one (port reuse): the
             // numbering gives a slot to another 4-tuple only once it was freed.
@@ -1056,7 +1067,11 @@ impl Connections {
     pub fn packet_of_open(&mut self, seg: &TcpBody<'_>, at: At, id: Assigned) {
         match self.live.get_mut(id.slot as usize) {
             // The slot may hold another 4-tuple's connection by now.
-            Some(Some(l)) if l.conn.stream == id.stream => l.packet(usize::from(id.side), seg, at),
+            Some(Some(l)) if l.conn.stream == id.stream => {
+                if !l.packet(usize::from(id.side), seg, at) {
+                    self.copies += 1;
+                }
+            }
             _ => self.late_packets += 1,
         }
     }
@@ -1193,6 +1208,11 @@ impl FlowTable {
     /// Packets that arrived on a connection already finalised.
     pub fn late_packets(&self) -> u64 {
         self.conns.late_packets
+    }
+
+    /// Packets that were copies of one just seen in their connection (captured twice).
+    pub fn copies(&self) -> u64 {
+        self.conns.copies
     }
 
     /// One TCP segment; the connections a sweep finalises are handed to `done` as one batch,
@@ -1599,12 +1619,15 @@ mod tests {
         assert_eq!(done[1].first_frame, 5);
     }
 
-    /// The timeline of `packets` (frames 1, 2, ... at time 0), which must make one connection.
+    /// The timeline of `packets` (frames 1, 2, ... 10 ms apart: a segment sent again is no copy
+    /// captured twice), which must make one connection.
     fn one_connection(packets: &[TcpSegment<'static>]) -> Timeline {
         let mut t = FlowTable::default();
         let mut done: Vec<Timeline> = Vec::new();
         for (n, p) in (1..).zip(packets) {
-            t.packet(p, &frame(n, 0), &mut |b| done.extend(b));
+            let mut f = frame(n, 0);
+            f.time = Timestamp(i64::try_from(n).unwrap_or(0) * 10_000_000);
+            t.packet(p, &f, &mut |b| done.extend(b));
         }
         done.extend(t.finish());
         assert_eq!(done.len(), 1, "one connection");
@@ -1702,6 +1725,59 @@ mod tests {
                 (3, EventKind::SynAck)
             ]
         );
+    }
+
+    /// Every packet captured twice (as `tcpdump -i any` records a bridged one): the copies are
+    /// counted as packets and copies, and the connection reads as if captured once; a segment
+    /// sent again by the stack (a new IP identification) is still a retransmission.
+    #[test]
+    fn copies_are_counted_not_analysed() {
+        let fin = TcpFlags::FIN | ACK;
+        let with_id = |mut s: TcpSegment<'static>, id: u16| {
+            s.body.ip_id = Some(id);
+            s
+        };
+        let once = [
+            with_id(seg(C, S, 100, SYN, b""), 1),
+            with_id(seg(S, C, 900, SYNACK, b""), 50),
+            with_id(seg(C, S, 101, ACK, b"hello"), 2),
+            with_id(seg(S, C, 901, ACK, b"world"), 51),
+            // The stack sends its data again: a new identification.
+            with_id(seg(S, C, 901, ACK, b"world"), 52),
+            with_id(seg(C, S, 106, fin, b""), 3),
+            with_id(seg(S, C, 906, fin, b""), 53),
+        ];
+        let run = |packets: &[(TcpSegment<'static>, i64)]| {
+            let mut t = FlowTable::default();
+            let mut done: Vec<Timeline> = Vec::new();
+            for (n, (p, micros)) in (1..).zip(packets) {
+                let mut f = frame(n, 0);
+                f.time = Timestamp(micros * 1000);
+                t.packet(p, &f, &mut |b| done.extend(b));
+            }
+            done.extend(t.finish());
+            assert_eq!(done.len(), 1);
+            (done.remove(0), t.copies())
+        };
+        let plain: Vec<(TcpSegment<'static>, i64)> =
+            (0..).zip(once).map(|(i, p)| (p, i * 1000)).collect();
+        let twice: Vec<(TcpSegment<'static>, i64)> = plain
+            .iter()
+            .flat_map(|&(p, t)| [(p, t), (p, t + 3)])
+            .collect();
+        let (a, none) = run(&plain);
+        let (b, copies) = run(&twice);
+        assert_eq!((none, copies), (0, 7));
+        assert_eq!((a.c2s.packets, a.s2c.packets), (3, 4));
+        assert_eq!((b.c2s.packets, b.s2c.packets), (6, 8));
+        assert_eq!((a.s2c.retransmissions, b.s2c.retransmissions), (1, 1));
+        let kinds = |t: &Timeline| {
+            t.events
+                .iter()
+                .map(|e| (e.dir, e.kind.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&a), kinds(&b));
     }
 
     #[test]
