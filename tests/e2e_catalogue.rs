@@ -82,6 +82,42 @@ rule_test!(
     "fixtures/catalogue/client-rejects-cert-tls12.pcap",
     [(0, "client_rejected_certificate", "error", [6, 8], "seen")]
 );
+// the same exchange captured with `tcpdump -i any` across a bridge: every packet twice
+rule_test!(
+    captured_twice_unknown_ca,
+    "fixtures/catalogue/captured-twice-unknown-ca.pcap",
+    [(0, "client_rejected_certificate", "error", [11, 15], "seen")]
+);
+
+/// Every packet twice, 2-23 us apart (the bridge's ingress and egress ports): the copies of the
+/// seven segments with data, SYN or FIN (frames 2, 4, 8, 12, 16, 18, 20) are counted as packets
+/// and named in a warning; none is a retransmission, and the connection reads as captured once.
+#[test]
+fn copies_are_named_not_analysed() {
+    let doc = common::json("fixtures/catalogue/captured-twice-unknown-ca.pcap");
+    let file = &doc["files"][0];
+    assert_eq!(
+        file["warnings"],
+        serde_json::json!([
+            "7 packets were captured twice (each a copy of a packet of its connection seen just before: tcpdump -i any, a mirror port, merged captures); counted as packets, not analysed again"
+        ])
+    );
+    let twice = &file["connections"][0];
+    let once = &common::json("fixtures/catalogue/client-rejects-cert-tls12.pcap")["files"][0]["connections"]
+        [0];
+    for dir in ["c2s", "s2c"] {
+        assert_eq!(twice[dir]["retransmissions"], 0, "{dir}");
+        assert_eq!(
+            twice[dir]["packets"].as_u64().map(|n| n / 2),
+            once[dir]["packets"].as_u64(),
+            "{dir}"
+        );
+    }
+    for key in ["outcome", "tls_version", "cipher", "transcript"] {
+        assert_eq!(twice[key], once[key], "{key}");
+    }
+}
+
 // TLS 1.3 OpenSSL client: plaintext unknown_ca before its Finished
 rule_test!(
     client_rejects_cert_tls13_plain,
