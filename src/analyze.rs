@@ -1205,8 +1205,13 @@ fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
         ));
     }
     if copies > 0 {
+        let (n, was) = if copies == 1 {
+            ("segment", "was a copy")
+        } else {
+            ("segments", "were copies")
+        };
         warnings.push(format!(
-            "{copies} packets were captured twice (each a copy of a packet of its connection seen just before: tcpdump -i any, a mirror port, merged captures); counted as packets, not analysed again"
+            "{copies} {n} with data, SYN or FIN {was} of one captured just before (the same packet captured twice: tcpdump -i any, a mirror port, merged captures); counted as packets, not analysed again"
         ));
     }
     FileReport {

@@ -99,7 +99,7 @@ fn copies_are_named_not_analysed() {
     assert_eq!(
         file["warnings"],
         serde_json::json!([
-            "7 packets were captured twice (each a copy of a packet of its connection seen just before: tcpdump -i any, a mirror port, merged captures); counted as packets, not analysed again"
+            "7 segments with data, SYN or FIN were copies of one captured just before (the same packet captured twice: tcpdump -i any, a mirror port, merged captures); counted as packets, not analysed again"
         ])
     );
     let twice = &file["connections"][0];

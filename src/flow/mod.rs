@@ -274,7 +274,7 @@ impl Conn {
         self.base_seq[side].get_or_insert(seg.seq);
         self.stats[side].packets += 1;
         self.stats[side].bytes += u64::from(seg.wire_len);
-        if self.reasm[side].is_copy(seg, time) {
+        if self.reasm[side].is_copy(seg, time, self.stats[other].packets) {
             return false;
         }
         let flags = seg.flags;
@@ -1744,6 +1744,8 @@ mod tests {
             with_id(seg(S, C, 901, ACK, b"world"), 51),
             // The stack sends its data again: a new identification.
             with_id(seg(S, C, 901, ACK, b"world"), 52),
+            // A pure ACK: its copy changes nothing, and is not compared.
+            with_id(seg(C, S, 106, ACK, b""), 3),
             with_id(seg(C, S, 106, fin, b""), 3),
             with_id(seg(S, C, 906, fin, b""), 53),
         ];
@@ -1768,8 +1770,8 @@ mod tests {
         let (a, none) = run(&plain);
         let (b, copies) = run(&twice);
         assert_eq!((none, copies), (0, 7));
-        assert_eq!((a.c2s.packets, a.s2c.packets), (3, 4));
-        assert_eq!((b.c2s.packets, b.s2c.packets), (6, 8));
+        assert_eq!((a.c2s.packets, a.s2c.packets), (4, 4));
+        assert_eq!((b.c2s.packets, b.s2c.packets), (8, 8));
         assert_eq!((a.s2c.retransmissions, b.s2c.retransmissions), (1, 1));
         let kinds = |t: &Timeline| {
             t.events
@@ -1778,6 +1780,40 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(kinds(&a), kinds(&b));
+    }
+
+    /// Without an IP identification (IPv6), a segment sent again within a millisecond is a
+    /// retransmission when the peer spoke in between (a fast retransmission on a LAN, after
+    /// three duplicate ACKs), and a copy when it did not.
+    #[test]
+    fn copies_without_an_id_need_a_silent_peer() {
+        let (c, s) = ("[2001:db8::1]:40000", "[2001:db8::2]:443");
+        let packets = [
+            (seg(c, s, 100, SYN, b""), 0),
+            (seg(s, c, 900, SYNACK, b""), 100),
+            (seg(c, s, 101, ACK, b"hello"), 200),
+            (seg(s, c, 901, ACK, b"s1"), 300),
+            (seg(s, c, 903, ACK, b"s2"), 305),
+            (seg(s, c, 905, ACK, b"s3"), 310),
+            (seg(c, s, 106, ACK, b""), 400),
+            (seg(c, s, 106, ACK, b""), 405),
+            (seg(c, s, 106, ACK, b""), 410),
+            // Sent again 0.4 ms after the original, after the duplicate ACKs.
+            (seg(s, c, 901, ACK, b"s1"), 700),
+            // A copy of it, with nothing in between.
+            (seg(s, c, 901, ACK, b"s1"), 702),
+        ];
+        let mut t = FlowTable::default();
+        let mut done: Vec<Timeline> = Vec::new();
+        for (n, (p, micros)) in (1..).zip(&packets) {
+            let mut f = frame(n, 0);
+            f.time = Timestamp(micros * 1000);
+            t.packet(p, &f, &mut |b| done.extend(b));
+        }
+        done.extend(t.finish());
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].s2c.retransmissions, 1);
+        assert_eq!(t.copies(), 1);
     }
 
     #[test]

@@ -97,11 +97,17 @@ fn diff(a: u32, b: u32) -> i64 {
 }
 
 impl Reassembler {
-    /// True when `seg`, captured at `time`, is a copy of one of this direction's last segments:
-    /// the same packet captured twice (see `flow::copies`).
+    /// True when `seg`, captured at `time` after the peer's `peer_packets`-th packet, is a copy
+    /// of one of this direction's last segments: the same packet captured twice (see
+    /// `flow::copies`).
     #[inline]
-    pub fn is_copy(&mut self, seg: &TcpBody<'_>, time: Timestamp) -> bool {
-        self.recent.is_copy(seg, time)
+    pub fn is_copy(&mut self, seg: &TcpBody<'_>, time: Timestamp, peer_packets: u64) -> bool {
+        // Data already seen (a copy too late to recognise, or sent again) is not remembered.
+        let fresh = seg.wire_len == 0
+            || self
+                .next
+                .is_none_or(|n| diff(seg.seq.wrapping_add(seg.wire_len), n) > 0);
+        self.recent.is_copy(seg, time, peer_packets, fresh)
     }
 
     /// The next expected sequence number, once known.
