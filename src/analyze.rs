@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
 use crate::capture::Timestamp;
-use crate::flow::{Assigned, At, Connections, FlowTable, Numbering, SweepClock};
+use crate::flow::{Assigned, At, Connections, FlowTable, Numbering, Strays, SweepClock};
 use crate::report::{ConnReport, FileReport};
 use crate::rules::{self, Context, FailureNote, Finding, Observation};
 use crate::timeline::Timeline;
@@ -150,9 +150,7 @@ struct ReadOutcome {
     summary: capture::CaptureSummary,
     stats: DecodeStats,
     streams: u64,
-    late_packets: u64,
-    /// Packets captured twice (see `flow::copies`).
-    copies: u64,
+    strays: Strays,
 }
 
 /// A finished connection on its way to the sink: a pointer (a report is ~470 bytes, a timeline
@@ -339,8 +337,7 @@ fn sequential(
         summary,
         stats,
         streams: table.streams(),
-        late_packets: table.late_packets(),
-        copies: table.copies(),
+        strays: table.strays(),
     })
 }
 
@@ -514,8 +511,7 @@ enum ToWorker<'m> {
 struct FromWorker<R> {
     epoch: u64,
     batch: Vec<Item<R>>,
-    late_packets: u64,
-    copies: u64,
+    strays: Strays,
 }
 
 /// Where a worker's finalised connections go.
@@ -543,15 +539,13 @@ struct Merger<'e, R> {
     /// Per sweep: the parts delivered so far, and the non-empty ones.
     waiting: BTreeMap<u64, (usize, Runs<R>)>,
     next: u64,
-    late_packets: u64,
-    copies: u64,
+    strays: Strays,
     emit: &'e mut dyn FnMut(Vec<Item<R>>),
 }
 
 impl<R> Merger<'_, R> {
     fn add(&mut self, part: FromWorker<R>) {
-        self.late_packets += part.late_packets;
-        self.copies += part.copies;
+        self.strays += part.strays;
         let slot = self.waiting.entry(part.epoch).or_default();
         slot.0 += 1;
         if !part.batch.is_empty() {
@@ -625,13 +619,13 @@ struct MergeHere<'e, 'm, R> {
 impl<R> MergeHere<'_, '_, R> {
     /// After the worker's last message: the other threads' last parts (the channel closes
     /// when all of them are done) and the last pages.
-    /// Returns the late packets and the copies the parts counted.
-    fn finish(mut self) -> (u64, u64) {
+    /// Returns the strays the parts counted.
+    fn finish(mut self) -> Strays {
         for part in self.others.iter() {
             self.merger.add(part);
         }
         self.pages.release();
-        (self.merger.late_packets, self.merger.copies)
+        self.merger.strays
     }
 }
 
@@ -765,15 +759,13 @@ fn worker<'m, R: Send>(
                 FromWorker {
                     epoch,
                     batch,
-                    late_packets: 0,
-                    copies: 0,
+                    strays: Strays::default(),
                 }
             }
             ToWorker::End(epoch) => FromWorker {
                 epoch,
                 batch: prechecked_last(conns.finish(), render),
-                late_packets: conns.late_packets,
-                copies: conns.copies,
+                strays: conns.strays,
             },
         };
         if !out.deliver(part) {
@@ -1105,8 +1097,7 @@ fn parallel<R: Send>(
                     let _ = merge_tx.send(FromWorker {
                         epoch,
                         batch: prechecked(own.sweep(now), &empty, render),
-                        late_packets: 0,
-                        copies: 0,
+                        strays: Strays::default(),
                     });
                     own.release_slots(&mut numbering, READER);
                     // Slots the workers emptied at earlier sweeps.
@@ -1120,8 +1111,7 @@ fn parallel<R: Send>(
             let _ = merge_tx.send(FromWorker {
                 epoch,
                 batch: prechecked_last(own.finish(), render),
-                late_packets: own.late_packets,
-                copies: own.copies,
+                strays: own.strays,
             });
             summary.map(|summary| (summary, stats, numbering.streams()))
         });
@@ -1130,8 +1120,7 @@ fn parallel<R: Send>(
                 parts: workers + 1,
                 waiting: BTreeMap::new(),
                 next: 0,
-                late_packets: 0,
-                copies: 0,
+                strays: Strays::default(),
                 emit,
             },
             others: merge_rx,
@@ -1145,7 +1134,7 @@ fn parallel<R: Send>(
             worker(rx, &mut merge, back, p, keylog, render);
         }
         drop(merge_tx);
-        let (late_packets, copies) = merge.finish();
+        let strays = merge.finish();
         let (summary, stats, streams) = match reader.join() {
             Ok(r) => r?,
             Err(p) => std::panic::resume_unwind(p),
@@ -1154,8 +1143,7 @@ fn parallel<R: Send>(
             summary,
             stats,
             streams,
-            late_packets,
-            copies,
+            strays,
         })
     })
 }
@@ -1166,8 +1154,7 @@ fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
         summary,
         stats,
         streams,
-        late_packets,
-        copies,
+        strays: Strays { late, copies },
     } = o;
     let mut warnings: Vec<String> = summary
         .warnings
@@ -1198,9 +1185,9 @@ fn report_of(path: &Path, o: ReadOutcome) -> FileReport {
             stats.fragments
         ));
     }
-    if late_packets > 0 {
+    if late > 0 {
         warnings.push(format!(
-            "{late_packets} packets arrived on connections already closed and reported for more than {} s",
+            "{late} packets arrived on connections already closed and reported for more than {} s",
             crate::flow::LINGER_SECS
         ));
     }
@@ -1316,11 +1303,11 @@ mod tests {
                 .map_err(|e| e.to_string())
                 .unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(many, one, "{} with {jobs} jobs, {policy}", f.display());
-                // Streams numbered and late packets counted alike (late packets on an ended
+                // Streams numbered and strays counted alike (late packets on an ended
                 // 4-tuple are counted by the reader, on a live one by its owner).
                 assert_eq!(
-                    (par.streams, par.late_packets, par.copies),
-                    (seq.streams, seq.late_packets, seq.copies),
+                    (par.streams, par.strays),
+                    (seq.streams, seq.strays),
                     "{} with {jobs} jobs, {policy}",
                     f.display()
                 );

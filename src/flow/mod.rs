@@ -419,15 +419,12 @@ impl Conn {
             if self.reasm[side].fin(end) {
                 self.fin[side] = true;
                 self.events.push(side, num, time, EventKind::Fin);
-            } else if seg.wire_len == 0
-                && self.reasm[side].is_same_fin(end)
-                && let Some(s) = self.stats.get_mut(side)
-            {
+            } else if seg.wire_len == 0 && self.reasm[side].is_same_fin(end) {
                 // A bare FIN sent again (its ACK was lost, or never came) is a retransmission
                 // in the direction's count, as Wireshark counts it; one with data was counted
                 // above. It is no `Retransmission` event: the rules read those as data sent
                 // again (a stalled flight, an unanswered request), which a FIN is not.
-                s.retransmissions += 1;
+                self.stats[side].retransmissions += 1;
             }
         }
         true
@@ -996,10 +993,24 @@ pub struct Connections {
     /// per-thread cache, and allocating one per connection showed in profiles).
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Conn>>,
-    /// Packets that arrived on a connection already finalised.
-    pub late_packets: u64,
-    /// Packets that were copies of one just seen (captured twice), not analysed again.
+    /// Packets counted but not analysed.
+    pub strays: Strays,
+}
+
+/// Packets counted but not analysed: late ones, which arrived on a connection already
+/// finalised, and copies of a packet just seen (captured twice, see `copies`). Each owner
+/// counts its own; the file's are the sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Strays {
+    pub late: u64,
     pub copies: u64,
+}
+
+impl std::ops::AddAssign for Strays {
+    fn add_assign(&mut self, o: Strays) {
+        self.late += o.late;
+        self.copies += o.copies;
+    }
 }
 
 /// How many connections ahead [`Connections::finish_sorted`] asks for a connection's event
@@ -1029,7 +1040,7 @@ impl Connections {
         if id.new {
             if id.slot == NO_SLOT {
                 // Not tracked (see `Slots::take`).
-                self.late_packets += 1;
+                self.strays.late += 1;
                 return;
             }
             if self.live.len() <= slot {
@@ -1069,10 +1080,10 @@ impl Connections {
             // The slot may hold another 4-tuple's connection by now.
             Some(Some(l)) if l.conn.stream == id.stream => {
                 if !l.packet(usize::from(id.side), seg, at) {
-                    self.copies += 1;
+                    self.strays.copies += 1;
                 }
             }
-            _ => self.late_packets += 1,
+            _ => self.strays.late += 1,
         }
     }
 
@@ -1206,13 +1217,8 @@ impl FlowTable {
     }
 
     /// Packets that arrived on a connection already finalised.
-    pub fn late_packets(&self) -> u64 {
-        self.conns.late_packets
-    }
-
-    /// Packets that were copies of one just seen in their connection (captured twice).
-    pub fn copies(&self) -> u64 {
-        self.conns.copies
+    pub fn strays(&self) -> Strays {
+        self.conns.strays
     }
 
     /// One TCP segment; the connections a sweep finalises are handed to `done` as one batch,
@@ -1475,7 +1481,7 @@ mod tests {
         // stream 2's now) and is counted late.
         let late = feed(&mut n, &mut c, seg(C, S, 101, ACK, b"x"), 5, 12);
         assert_eq!((late.stream, late.slot, late.new), (FREE, NO_SLOT, false));
-        assert_eq!(c.late_packets, 1);
+        assert_eq!(c.strays.late, 1);
         // Port reuse on C's 4-tuple, which has ended: a new stream in a new slot (slot 0 is
         // stream 2's now).
         let a2 = feed(&mut n, &mut c, seg(C, S, 9000, SYN, b""), 6, 13);
@@ -1561,7 +1567,7 @@ mod tests {
         assert_eq!((e.stream, e.new, e.side), (1, true, 0));
         let f = feed(&mut n, &mut kept, &mut c, seg(C, S, 300, SYNACK, b""), 15);
         assert_eq!((f.stream, f.new, f.side), (1, false, 1));
-        assert_eq!(c.late_packets, 4);
+        assert_eq!(c.strays.late, 4);
         let rest = c.finish();
         assert_eq!(rest.iter().map(|t| t.stream).collect::<Vec<_>>(), [1]);
         // Bases by address order whichever side opened; each side's base is set once.
@@ -1622,16 +1628,23 @@ mod tests {
     /// The timeline of `packets` (frames 1, 2, ... 10 ms apart: a segment sent again is no copy
     /// captured twice), which must make one connection.
     fn one_connection(packets: &[TcpSegment<'static>]) -> Timeline {
+        let timed: Vec<_> = (1..).zip(packets).map(|(n, &p)| (p, n * 10_000)).collect();
+        one_connection_at(&timed).0
+    }
+
+    /// The timeline of `packets` (frames 1, 2, ..., each at its time in microseconds), which
+    /// must make one connection, and the packets counted but not analysed.
+    fn one_connection_at(packets: &[(TcpSegment<'static>, i64)]) -> (Timeline, Strays) {
         let mut t = FlowTable::default();
         let mut done: Vec<Timeline> = Vec::new();
-        for (n, p) in (1..).zip(packets) {
+        for (n, (p, micros)) in (1..).zip(packets) {
             let mut f = frame(n, 0);
-            f.time = Timestamp(i64::try_from(n).unwrap_or(0) * 10_000_000);
+            f.time = Timestamp(micros * 1000);
             t.packet(p, &f, &mut |b| done.extend(b));
         }
         done.extend(t.finish());
         assert_eq!(done.len(), 1, "one connection");
-        done.remove(0)
+        (done.remove(0), t.strays())
     }
 
     /// A FIN sent again is a retransmission, as Wireshark marks it: a bare one (with RST too)
@@ -1749,17 +1762,9 @@ mod tests {
             with_id(seg(C, S, 106, fin, b""), 3),
             with_id(seg(S, C, 906, fin, b""), 53),
         ];
-        let run = |packets: &[(TcpSegment<'static>, i64)]| {
-            let mut t = FlowTable::default();
-            let mut done: Vec<Timeline> = Vec::new();
-            for (n, (p, micros)) in (1..).zip(packets) {
-                let mut f = frame(n, 0);
-                f.time = Timestamp(micros * 1000);
-                t.packet(p, &f, &mut |b| done.extend(b));
-            }
-            done.extend(t.finish());
-            assert_eq!(done.len(), 1);
-            (done.remove(0), t.copies())
+        let run = |packets| {
+            let (t, strays) = one_connection_at(packets);
+            (t, strays.copies)
         };
         let plain: Vec<(TcpSegment<'static>, i64)> =
             (0..).zip(once).map(|(i, p)| (p, i * 1000)).collect();
@@ -1803,17 +1808,9 @@ mod tests {
             // A copy of it, with nothing in between.
             (seg(s, c, 901, ACK, b"s1"), 702),
         ];
-        let mut t = FlowTable::default();
-        let mut done: Vec<Timeline> = Vec::new();
-        for (n, (p, micros)) in (1..).zip(&packets) {
-            let mut f = frame(n, 0);
-            f.time = Timestamp(micros * 1000);
-            t.packet(p, &f, &mut |b| done.extend(b));
-        }
-        done.extend(t.finish());
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].s2c.retransmissions, 1);
-        assert_eq!(t.copies(), 1);
+        let (conn, strays) = one_connection_at(&packets);
+        assert_eq!(conn.s2c.retransmissions, 1);
+        assert_eq!(strays, Strays { late: 0, copies: 1 });
     }
 
     #[test]
