@@ -114,7 +114,7 @@ pub enum EventKind {
     /// before the silence.
     Idle { secs: f64, after_frame: u64 },
     /// The first bytes of this direction do not look like TLS (e.g. plaintext HTTP).
-    NotTls { preview: String },
+    NotTls { preview: Box<str> },
     /// A TLS ClientHello (TLS or SSLv2 record format).
     ClientHello(Box<ClientHelloInfo>),
     /// A TLS ServerHello (a HelloRetryRequest has `hello_retry_request` set).
@@ -744,12 +744,7 @@ mod tests {
                 },
                 Kinds::IDLE,
             ),
-            (
-                EventKind::NotTls {
-                    preview: String::new(),
-                },
-                Kinds::NOT_TLS,
-            ),
+            (EventKind::NotTls { preview: "".into() }, Kinds::NOT_TLS),
             (
                 EventKind::ClientHello(Box::new(ClientHelloInfo::new(RecordFormat::Tls, v, v))),
                 Kinds::CLIENT_HELLO,

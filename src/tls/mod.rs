@@ -338,7 +338,7 @@ impl TlsConn {
                         frame,
                         time,
                         EventKind::NotTls {
-                            preview: preview(d),
+                            preview: preview(d).into(),
                         },
                     );
                     self.dirs[side & 1].mode = Mode::Plaintext;
