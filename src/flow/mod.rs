@@ -258,6 +258,47 @@ impl Conn {
         }
     }
 
+    /// Makes `self` (a box another connection left, see [`Conn::spare`]) the state of a new
+    /// connection, as [`Conn::new`] would, field by field: no connection-sized value is built
+    /// on the stack and copied in (`reuse_is_new` checks that every field is set).
+    fn reuse(&mut self, stream: u64, seg: &TcpSegment<'_>, at: At, keylog: Option<&Arc<KeyLog>>) {
+        self.stream = stream;
+        self.a = seg.src;
+        self.b = seg.dst;
+        self.first_frame = at.frame;
+        self.first_time = at.time;
+        self.last_frame = at.frame;
+        self.last_time = at.time;
+        self.activity = None;
+        self.base_seq = [None; 2];
+        self.syn_side = None;
+        self.synack_side = None;
+        self.syn_isn = None;
+        self.synack_isn = None;
+        self.fin = [false; 2];
+        self.rst = false;
+        self.zero_window = [false; 2];
+        self.synack_mark = None;
+        self.rst_marks = Vec::new();
+        self.midstream = false;
+        for r in &mut self.reasm {
+            *r = Reassembler::default();
+        }
+        self.tls = TlsConn::with_keylog(keylog.cloned());
+        self.http = HttpConn::default();
+        self.events.list = crate::timeline::event_list();
+        self.events.dropped = 0;
+        self.stats = [DirStats::default(); 2];
+    }
+
+    /// A finished connection's box, kept for another: what it holds goes now, not at its reuse.
+    fn spare(&mut self) {
+        self.tls = TlsConn::default();
+        self.http = HttpConn::default();
+        self.reasm = Default::default();
+        self.rst_marks = Vec::new();
+    }
+
     fn closed(&self) -> bool {
         self.rst || (self.fin[0] && self.fin[1])
     }
@@ -1047,13 +1088,12 @@ impl Connections {
                 // Slots are handed out in order: this grows the table by one.
                 self.live.resize_with(slot + 1, || None);
             }
-            let fresh = Conn::new(id.stream, seg, at, self.keylog.as_ref());
             let mut c = match self.spare.pop() {
                 Some(mut b) => {
-                    *b = fresh;
+                    b.reuse(id.stream, seg, at, self.keylog.as_ref());
                     b
                 }
-                None => Box::new(fresh),
+                None => Box::new(Conn::new(id.stream, seg, at, self.keylog.as_ref())),
             };
             // Its first packet: side 0 (never a copy: nothing was seen before it).
             c.packet(0, &seg.body, at);
@@ -1160,11 +1200,7 @@ impl Connections {
         }
         let keep = SPARE_CONNS.saturating_sub(self.spare.len());
         for mut c in done.into_iter().take(keep) {
-            // A spare holds no buffers: what a connection kept goes now, not at its reuse.
-            c.tls = TlsConn::default();
-            c.http = HttpConn::default();
-            c.reasm = Default::default();
-            c.rst_marks = Vec::new();
+            c.spare();
             self.spare.push(c);
         }
         timelines
@@ -1326,6 +1362,54 @@ mod tests {
     const SYN: u8 = TcpFlags::SYN;
     const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const ACK: u8 = TcpFlags::ACK;
+
+    /// A box that served a connection, spared and reused, is what a new one would be: every
+    /// field is set again (the first connection dirties as many as it can).
+    #[test]
+    fn reuse_is_new() {
+        let at = |frame: u64| At {
+            frame,
+            time: Timestamp(frame as i64 * 1_000_000),
+        };
+        let first = seg(C, S, 100, SYN, b"");
+        let mut c = Conn::new(7, &first, at(1), None);
+        c.packet(0, &first.body, at(1));
+        let mut synack = seg(S, C, 500, SYNACK, b"");
+        synack.body.ack = 101;
+        synack.body.ip_id = Some(9);
+        c.packet(1, &synack.body, at(2));
+        // Plaintext HTTP (the HTTP state is made), a segment ahead of a hole (held back), a
+        // zero window (opened again by the FIN), a FIN and a RST.
+        c.packet(
+            0,
+            &seg(C, S, 101, ACK, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").body,
+            at(3),
+        );
+        c.packet(1, &seg(S, C, 520, ACK, b"later").body, at(4));
+        let mut zero = seg(C, S, 128, ACK, b"");
+        zero.body.window = 0;
+        c.packet(0, &zero.body, at(5));
+        c.packet(0, &seg(C, S, 128, ACK | TcpFlags::FIN, b"").body, at(6));
+        c.packet(1, &seg(S, C, 501, ACK | TcpFlags::RST, b"").body, at(7));
+        let dirty = format!("{c:?}");
+        let t = c.finish();
+        assert!(t.events.len() >= 5, "{:?}", t.events);
+        c.spare();
+
+        let second = seg("[2001:db8::1]:50000", "[2001:db8::2]:443", 9, ACK, b"");
+        c.reuse(8, &second, at(20), None);
+        let fresh = Conn::new(8, &second, at(20), None);
+        assert_eq!(format!("{c:?}"), format!("{fresh:?}"));
+        assert_ne!(dirty, format!("{fresh:?}"));
+        for field in [
+            "http: HttpConn(Some",
+            "pending: [Pending",
+            "rst: true",
+            "synack_mark: Some",
+        ] {
+            assert!(dirty.contains(field), "{field} not dirtied: {dirty}");
+        }
+    }
 
     /// A segment's side is its direction against its connection's first packet, whichever
     /// address is the lower, and a new connection on the 4-tuple (port reuse) starts it again:
