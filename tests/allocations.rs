@@ -190,7 +190,7 @@ fn allocations_per_connection_are_bounded() {
 }
 
 /// The bound of [`allocations_per_connection_are_bounded`]: 9.90 measured (9.89 before the
-/// seed's one plaintext HTTP connection got its HTTP state in a box of its own; 13.47 before
+/// seed's two plaintext HTTP connections got their HTTP state in a box each; 13.47 before
 /// the ClientHello's lists and ALPN names, the report's copy of them and the transcript were
 /// kept inline), plus less than one of slack.
 const PER_CONNECTION: f64 = 10.5;
