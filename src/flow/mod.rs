@@ -1252,7 +1252,7 @@ impl FlowTable {
         self.numbering.streams()
     }
 
-    /// Packets that arrived on a connection already finalised.
+    /// Packets counted but not analysed: late ones and copies (see [`Strays`]).
     pub fn strays(&self) -> Strays {
         self.conns.strays
     }
@@ -1402,10 +1402,15 @@ mod tests {
         assert_eq!(format!("{c:?}"), format!("{fresh:?}"));
         assert_ne!(dirty, format!("{fresh:?}"));
         for field in [
-            "http: HttpConn(Some",
-            "pending: [Pending",
+            "activity: Some",
+            "syn_side: Some",
+            "fin: [true",
             "rst: true",
             "synack_mark: Some",
+            "rst_marks: [(",
+            "pending: [Pending",
+            "mode: Plaintext",
+            "http: HttpConn(Some",
         ] {
             assert!(dirty.contains(field), "{field} not dirtied: {dirty}");
         }
