@@ -500,13 +500,16 @@ if big in facts:
 
                 def marginal(key):
                     return [(facts[q][key] - facts[p][key]) / (facts[q]["size"] - facts[p]["size"]) * 2**30
-                            for p, q in zip(by, by[1:])]
+                            for p, q in zip(by, by[1:]) if facts[q]["size"] > facts[p]["size"]]
 
                 mj, mf = marginal("jsonl"), marginal("floor")
-                if min(mj) > 0:
+                if len(mj) >= 2 and min(mj) > 0:
                     ms = max(mj) / min(mj)
                     print(f"    each further GiB (between consecutive sizes, no fixed part): {', '.join(f'{x:.3f}' for x in mj)} s;"
                           f" max/min {ms:.2f}  ({ok(ms <= 1.15)}, tolerance 15%); the floor's: {', '.join(f'{x:.3f}' for x in mf)} s")
+                elif mj:
+                    print(f"    each further GiB (between consecutive sizes): {', '.join(f'{x:.3f}' for x in mj)} s: not judged"
+                          " (a larger size took no longer than a smaller one, or too few sizes)")
         else:
             print(f"  linear time (s per GiB by size):   {', '.join(f'{x:.2f}' for x in per)}; max/min {spread:.2f}  ({ok(spread <= 1.15)}, tolerance 15%)")
     if has_jobs:
