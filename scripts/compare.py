@@ -15,7 +15,8 @@ pair still moved by about 3% here, so a change smaller than that needs several s
   --rounds N        rounds (default 16)
   --jobs N          tlsdiag's --jobs (default 1)
   --page-cache M    4k (default) or large: the state the file is put in (see page-cache.py)
-  --no-pin          do not pin to CPU 0 (the default pins with `taskset -c 0`; use it for --jobs 2)
+  --no-pin          do not pin to CPU 0 (--jobs 1 is pinned with `taskset -c 0` by default; more
+                    jobs are never pinned: their threads would share one CPU)
   --file PCAP       input (default /tmp/tlsdiag-bench/bench-1024M.pcap, which scripts/bench.sh
                     makes)
 
@@ -39,7 +40,8 @@ def run(binary, args):
         stdout=subprocess.DEVNULL,
         check=True,
     )
-    argv = ([] if args.no_pin else ["taskset", "-c", "0"]) + [
+    pin = args.jobs <= 1 and not args.no_pin
+    argv = (["taskset", "-c", "0"] if pin else []) + [
         binary, "analyze", "--jobs", str(args.jobs), "--format", "jsonl", args.file,
     ]
     with open(os.devnull, "wb") as null:
@@ -82,7 +84,8 @@ def main():
             f"round {r + 1}: " + "  ".join(f"{walls[b]:.3f}" for b in binaries),
             file=sys.stderr,
         )
-    print(f"{args.rounds} rounds, --jobs {args.jobs}, page cache {args.page_cache}, {args.file}")
+    pinned = "pinned to CPU 0" if args.jobs <= 1 and not args.no_pin else "not pinned"
+    print(f"{args.rounds} rounds, --jobs {args.jobs} ({pinned}), page cache {args.page_cache}, {args.file}")
     for b in binaries:
         print(
             f"{b}: median {statistics.median(times[b]):.3f} s, "

@@ -181,7 +181,7 @@ fn sslv2_hello(d: &[u8]) -> Option<(usize, u8)> {
     }
 }
 
-fn preview(d: &[u8]) -> String {
+fn preview(d: &[u8]) -> Box<str> {
     d.iter()
         .take(24)
         .map(|&b| {
@@ -338,7 +338,7 @@ impl TlsConn {
                         frame,
                         time,
                         EventKind::NotTls {
-                            preview: preview(d).into(),
+                            preview: preview(d),
                         },
                     );
                     self.dirs[side & 1].mode = Mode::Plaintext;
