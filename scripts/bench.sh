@@ -494,7 +494,7 @@ if big in facts:
             print(f"  linear time (s per GiB by size):   {', '.join(f'{x:.2f}' for x in per)}; max/min {spread:.2f}  ({ok(spread <= 1.15)}, tolerance 15%)")
         if len(pcaps) >= 3:
             # A fixed cost that the capture with no packet does not show (the first touch
-            # of the working heap, ~10 ms: docs/performance.md, "Twenty-third stop") still
+            # of the working heap, ~10 ms: docs/performance-history.md, "Twenty-third stop") still
             # weighs on the smallest size's time per GiB. What each further byte costs,
             # taken between consecutive sizes, has no fixed part in it: it stays the same
             # when time is linear in the size.

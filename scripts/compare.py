@@ -20,7 +20,7 @@ pair still moved by about 3% here, so a change smaller than that needs several s
   --file PCAP       input (default /tmp/tlsdiag-bench/bench-1024M.pcap, which scripts/bench.sh
                     makes)
 
-Example (docs/performance.md, "Twenty-second stop"):
+Example (docs/performance-history.md, "Twenty-second stop"):
   scripts/compare.py --page-cache large /tmp/old-tlsdiag target/release/tlsdiag
 """
 import argparse

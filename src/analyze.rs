@@ -991,7 +991,7 @@ fn worker_died() -> ! {
 /// is busy, see [`choose_owner`]); `jobs - 1` workers track and check, the first of
 /// them on this thread, which between its own messages merges each sweep's batches in stream
 /// order and settles what needs other connections. (A merging thread of its own, a third busy
-/// thread on two cores, kept preempting the other two: see docs/performance.md.)
+/// thread on two cores, kept preempting the other two: see docs/performance-history.md.)
 fn parallel<R: Send>(
     path: &Path,
     map: &memmap2::Mmap,

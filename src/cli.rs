@@ -412,7 +412,7 @@ fn analyze(
         Format::Jsonl => {
             // Lines are written here, straight into one buffer that goes to stdout whenever it
             // holds OUT_BUF bytes: a line rendered on a worker had to cross to this thread's core
-            // in its own buffer, and that buffer back (see docs/performance.md).
+            // in its own buffer, and that buffer back (see docs/performance-history.md).
             let mut buf: Vec<u8> = Vec::with_capacity(OUT_BUF + 4096);
             for path in files {
                 let p = jsonl::PathJson::new(&path.display().to_string());
