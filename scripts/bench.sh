@@ -492,26 +492,25 @@ if big in facts:
             print(f"    startup included: {', '.join(f'{x:.2f}' for x in per)} s per GiB (max/min {spread:.2f})")
         else:
             print(f"  linear time (s per GiB by size):   {', '.join(f'{x:.2f}' for x in per)}; max/min {spread:.2f}  ({ok(spread <= 1.15)}, tolerance 15%)")
-        if len(pcaps) >= 3:
-            # A fixed cost that the capture with no packet does not show (the first touch
-            # of the working heap, ~10 ms: docs/performance-history.md, "Twenty-third stop") still
-            # weighs on the smallest size's time per GiB. What each further byte costs,
-            # taken between consecutive sizes, has no fixed part in it: it stays the same
-            # when time is linear in the size.
-            by = sorted(pcaps, key=lambda p: facts[p]["size"])
+        # A fixed cost that the capture with no packet does not show (the first touch
+        # of the working heap, ~10 ms: docs/performance-history.md, "Twenty-third stop") still
+        # weighs on the smallest size's time per GiB. What each further byte costs,
+        # taken between consecutive sizes, has no fixed part in it: it stays the same
+        # when time is linear in the size.
+        by = sorted(pcaps, key=lambda p: facts[p]["size"])
 
-            def marginal(key):
-                return [(facts[q][key] - facts[p][key]) / (facts[q]["size"] - facts[p]["size"]) * 2**30
-                        for p, q in zip(by, by[1:]) if facts[q]["size"] > facts[p]["size"]]
+        def marginal(key):
+            return [(facts[q][key] - facts[p][key]) / (facts[q]["size"] - facts[p]["size"]) * 2**30
+                    for p, q in zip(by, by[1:]) if facts[q]["size"] > facts[p]["size"]]
 
-            mj, mf = marginal("jsonl"), marginal("floor")
-            if len(mj) >= 2 and min(mj) > 0:
-                ms = max(mj) / min(mj)
-                print(f"    each further GiB (between consecutive sizes, no fixed part): {', '.join(f'{x:.3f}' for x in mj)} s;"
-                      f" max/min {ms:.2f}  ({ok(ms <= 1.15)}, tolerance 15%); the floor's: {', '.join(f'{x:.3f}' for x in mf)} s")
-            elif mj:
-                print(f"    each further GiB (between consecutive sizes): {', '.join(f'{x:.3f}' for x in mj)} s: not judged"
-                      " (a larger size took no longer than a smaller one, or too few sizes)")
+        mj, mf = marginal("jsonl"), marginal("floor")
+        if len(mj) >= 2 and min(mj) > 0:
+            ms = max(mj) / min(mj)
+            print(f"    each further GiB (between consecutive sizes, no fixed part): {', '.join(f'{x:.3f}' for x in mj)} s;"
+                  f" max/min {ms:.2f}  ({ok(ms <= 1.15)}, tolerance 15%); the floor's: {', '.join(f'{x:.3f}' for x in mf)} s")
+        elif mj:
+            print(f"    each further GiB (between consecutive sizes): {', '.join(f'{x:.3f}' for x in mj)} s: not judged"
+                  " (a larger size took no longer than a smaller one, or too few sizes)")
     if has_jobs:
         j1, jn = med(big, "jobs1", 0), med(big, f"jobs{jobs}", 0)
         # The verdict is the median of the rounds' ratios (each round's two runs are back to
