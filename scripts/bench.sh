@@ -171,6 +171,14 @@ done
 TLSDIAG="$DIR/bin/$(basename "${BIN:-tlsdiag}")"
 FLOOR="$DIR/bin/parse_floor"
 C2C="$DIR/bin/core_latency"
+# What is measured, told when the binaries are snapshotted (the tree may change during the runs).
+if [ -n "$BIN" ]; then
+    VERSION="$BIN (--bin)"
+else
+    VERSION="$(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes')"
+    [ "$BUILD" = 1 ] || VERSION="$VERSION (the tree when the runs began; --no-build: the binary is target/release's)"
+fi
+VERSION="$VERSION, sha256 $(sha256sum "$TLSDIAG" | cut -c1-12)"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 HAS_JOBS=0
 if "$TLSDIAG" analyze --help | grep -q -- --jobs; then HAS_JOBS=1; fi
@@ -369,11 +377,7 @@ fi
     echo "tlsdiag bench $STAMP"
     echo "machine: $(lscpu 2>/dev/null | awk -F': +' '/^Model name/ {print $2; exit}'), $(nproc) CPUs," \
         "$(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
-    if [ -n "$BIN" ]; then
-        echo "tlsdiag: $BIN (--bin), $(rustc --version)"
-    else
-        echo "tlsdiag: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' + uncommitted src changes'), $(rustc --version)"
-    fi
+    echo "tlsdiag: $VERSION, $(rustc --version)"
     echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); before each run the input is put in the page cache with scripts/page-cache.py $PAGE_CACHE"
     echo
