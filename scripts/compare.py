@@ -33,6 +33,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def pinned(args):
+    """Whether runs are pinned to CPU 0: only --jobs 1 (more threads on one CPU measure nothing)."""
+    return args.jobs <= 1 and not args.no_pin
+
+
 def run(binary, args):
     """One timed run, wall seconds; exits if tlsdiag fails."""
     subprocess.run(
@@ -40,8 +45,7 @@ def run(binary, args):
         stdout=subprocess.DEVNULL,
         check=True,
     )
-    pin = args.jobs <= 1 and not args.no_pin
-    argv = (["taskset", "-c", "0"] if pin else []) + [
+    argv = (["taskset", "-c", "0"] if pinned(args) else []) + [
         binary, "analyze", "--jobs", str(args.jobs), "--format", "jsonl", args.file,
     ]
     with open(os.devnull, "wb") as null:
@@ -84,8 +88,8 @@ def main():
             f"round {r + 1}: " + "  ".join(f"{walls[b]:.3f}" for b in binaries),
             file=sys.stderr,
         )
-    pinned = "pinned to CPU 0" if args.jobs <= 1 and not args.no_pin else "not pinned"
-    print(f"{args.rounds} rounds, --jobs {args.jobs} ({pinned}), page cache {args.page_cache}, {args.file}")
+    pin = "pinned to CPU 0" if pinned(args) else "not pinned"
+    print(f"{args.rounds} rounds, --jobs {args.jobs} ({pin}), page cache {args.page_cache}, {args.file}")
     for b in binaries:
         print(
             f"{b}: median {statistics.median(times[b]):.3f} s, "
