@@ -85,11 +85,11 @@
 #      round's one-thread run pinned to CPU 0 (the load drifts between rounds; the verdict is the median
 #      of the rounds' speed-ups over the unpinned --jobs 1, each round's two runs being back to back), and a warning
 #      when the machine's speed moved within rounds (a round above 105% of its own ceiling, or
-#      ceilings more than 20% apart; the verdict then says it is not trusted; so does the
-#      one-core verdict when the same one-core run in the --jobs rounds took more than 10% more
-#      or less time than in the table). Everything also
-#      goes to DIR/results-<time>.txt, raw runs
-#      to DIR/runs-<time>.tsv.
+#      ceilings more than 20% apart); the --jobs verdict then says it is not trusted. When the
+#      --jobs rounds' pinned one-thread runs exist (2+ CPUs, taskset, the one-core runs pinned),
+#      their median is compared with the table's one-core jsonl median: more than 10% apart, the
+#      one-core verdict says it is not trusted and a warning follows. Everything also goes to
+#      DIR/results-<time>.txt, raw runs to DIR/runs-<time>.tsv.
 #
 # Exit status: 0 when the accuracy check, the --jobs comparison and the pcapng comparison pass
 # (the performance targets are reported, not enforced: they depend on the machine); 1 otherwise;
@@ -384,12 +384,14 @@ fi
     echo "load average (1/5/15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "one-core runs: ${PINCMD[*]:-not pinned}${ONE[*]:+, ${ONE[*]}}; medians ($REPEAT runs on the largest input, more on smaller ones); before each run the input is put in the page cache with scripts/page-cache.py $PAGE_CACHE"
     echo
-    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" "$C2C_TSV" "${C2C_ALL:-}" "$RSS_INPUT" "$PAGE_CACHE" <<'PY'
+    python3 - "$RUNS" "$JOBS" "$HAS_JOBS" "$BIG" "$C2C_TSV" "${C2C_ALL:-}" "$RSS_INPUT" "$PAGE_CACHE" "${PINCMD[*]:-}" <<'PY'
 import collections, json, os, re, statistics, subprocess, sys
 
 runs_path, jobs, has_jobs, big = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
 c2c_path, c2c_all = sys.argv[5], sys.argv[6]
 rss_input, page_cache = sys.argv[7], sys.argv[8]
+# Whether the one-core runs were pinned (not with --no-pin), as the ceiling's "solo" runs are.
+pinned = len(sys.argv) > 9 and sys.argv[9] != ""
 runs = collections.defaultdict(list)
 order = []
 for line in open(runs_path):
@@ -459,18 +461,21 @@ if big in facts:
     b = facts[big]
     print("Targets (largest pcap, one core):")
     ok = lambda c: "met" if c else "NOT met"
-    # The --jobs rounds, minutes later, time the same command (pinned --jobs 1, jsonl to
-    # /dev/null, the input put in the same page-cache state): when the two medians differ by
-    # more than 10%, the machine's speed moved between them (twenty-fifth stop: 0.573 s in the
-    # table, 0.476 s in the rounds of the same run), and the verdict says it is not trusted. A
-    # slow phase that lasts the whole run moves both and is not seen.
-    again = med(big, "solo", 0)
-    moved = again == again and again > 0 and max(b["jsonl"] / again, again / b["jsonl"]) > 1.10
+    # The --jobs rounds, minutes later, time the same command again (their ceiling's "solo":
+    # pinned --jobs 1, jsonl to /dev/null, the input put in the same page-cache state). When
+    # the two medians are more than 10% apart, the machine's speed moved between them
+    # (twenty-fifth stop: 0.573 s in the table, 0.476 s in the rounds of the same run), and the
+    # verdict says it is not trusted. Only successful runs count, and only when the table's
+    # runs were pinned too (not with --no-pin). A slow phase that lasts the whole run moves
+    # both and is not seen.
+    solos = [r[0] for r in runs.get((big, "solo"), []) if r[2] == 0]
+    again = statistics.median(solos) if solos and pinned else float("nan")
+    moved = again == again and b["jsonl"] > 0 and abs(again / b["jsonl"] - 1) > 0.10
     trust = "; not trusted: see the WARNING below" if moved else ""
     print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)}{trust}; {b['jsonl'] / b['reader']:.2f}x tlsdiag's own reader)")
     if moved:
         print(f"  WARNING: the same one-core run took {b['jsonl']:.3f} s here and {again:.3f} s in the --jobs rounds"
-              f" ({again / b['jsonl'] - 1:+.0%}): the machine's speed moved between them"
+              f" ({again / b['jsonl'] - 1:+.1%}): the machine's speed moved between them"
               f" ({again / b['floor']:.2f}x the floor with the rounds' time)")
     jf = med(big, "jsonl-file", 0)
     if jf == jf:
