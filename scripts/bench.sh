@@ -404,9 +404,15 @@ for line in open(runs_path):
 empty = os.path.join(os.path.dirname(big), "empty.pcap")
 order = [i for i in order if i != empty and (i, "floor") in runs]
 
-def med(inp, label, i):
-    v = [r[i] for r in runs.get((inp, label), [])]
+def med(inp, label, i, ok_only=False):
+    """Median of field `i` of the runs of `label` on `inp` (NaN if none); with `ok_only`, of
+    the runs that succeeded only."""
+    v = [r[i] for r in runs.get((inp, label), []) if not ok_only or r[2] == 0]
     return statistics.median(v) if v else float("nan")
+
+def untrusted(flag):
+    """What a verdict line adds when a warning below it says the machine's speed moved."""
+    return "; not trusted: see the WARNING below" if flag else ""
 
 def round_speedups(slow, fast):
     """The largest pcap's speed-up of `fast` over `slow` in each round (the n-th run of each
@@ -468,11 +474,9 @@ if big in facts:
     # verdict says it is not trusted. Only successful runs count, and only when the table's
     # runs were pinned too (not with --no-pin). A slow phase that lasts the whole run moves
     # both and is not seen.
-    solos = [r[0] for r in runs.get((big, "solo"), []) if r[2] == 0]
-    again = statistics.median(solos) if solos and pinned else float("nan")
+    again = med(big, "solo", 0, ok_only=True) if pinned else float("nan")
     moved = again == again and b["jsonl"] > 0 and abs(again / b["jsonl"] - 1) > 0.10
-    trust = "; not trusted: see the WARNING below" if moved else ""
-    print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)}{trust}; {b['jsonl'] / b['reader']:.2f}x tlsdiag's own reader)")
+    print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)}{untrusted(moved)}; {b['jsonl'] / b['reader']:.2f}x tlsdiag's own reader)")
     if moved:
         print(f"  WARNING: the same one-core run took {b['jsonl']:.3f} s here and {again:.3f} s in the --jobs rounds"
               f" ({again / b['jsonl'] - 1:+.1%}): the machine's speed moved between them"
@@ -560,8 +564,7 @@ if big in facts:
             why.append(f"a round at {max(eff):.0%} of its own ceiling, which no split of the work reaches")
         if ceil and max(ceil) / min(ceil) > 1.2:
             why.append(f"the ceilings ranged {min(ceil):.2f}-{max(ceil):.2f}x")
-        trust = "; not trusted: see the WARNING below" if why else ""
-        print(f"  --jobs {jobs} speed-up over --jobs 1:  {speed:.2f}x, median of the rounds  ({ok(speed >= 1.7)} for 2 cores: >= 1.7x{trust});"
+        print(f"  --jobs {jobs} speed-up over --jobs 1:  {speed:.2f}x, median of the rounds  ({ok(speed >= 1.7)} for 2 cores: >= 1.7x{untrusted(why)});"
               f" medians {j1:.3f} s / {jn:.3f} s = {j1 / jn:.2f}x")
         pair, solo = med(big, "pair", 0), med(big, "solo", 0)
         if pair == pair and solo == solo:
