@@ -1207,25 +1207,32 @@ impl Connections {
     }
 }
 
-/// When a reader sweeps: every `SWEEP_EVERY_SECS` (1 s) of capture time.
+/// When a reader sweeps: at the first packet of each new second of capture time (a fixed grid,
+/// `SWEEP_EVERY_SECS` wide, counted from the epoch). Where the sweeps fall depends only on the
+/// packet's own time and the latest second seen before it, not on when the capture started or
+/// when the last sweep was, so that a reader starting in the middle of a capture can tell its
+/// sweeps from the packet before its first one. Time going backwards sweeps nothing until it
+/// passes the latest second seen.
 #[derive(Debug, Default)]
 pub struct SweepClock {
-    last: Option<Timestamp>,
+    /// The latest grid cell seen (the first packet's, until a later one comes).
+    last: Option<i64>,
 }
 
 impl SweepClock {
     /// True when a sweep is due at packet time `now`.
     pub fn due(&mut self, now: Timestamp) -> bool {
+        let cell = now.0.div_euclid(SWEEP_EVERY_SECS * 1_000_000_000);
         match self.last {
-            None => {
-                self.last = Some(now);
-                false
-            }
-            Some(t) if now.0.saturating_sub(t.0) >= SWEEP_EVERY_SECS * 1_000_000_000 => {
-                self.last = Some(now);
+            Some(last) if cell <= last => false,
+            Some(_) => {
+                self.last = Some(cell);
                 true
             }
-            Some(_) => false,
+            None => {
+                self.last = Some(cell);
+                false
+            }
         }
     }
 }
@@ -1362,6 +1369,36 @@ mod tests {
     const SYN: u8 = TcpFlags::SYN;
     const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
     const ACK: u8 = TcpFlags::ACK;
+
+    /// Sweeps fall at the first packet of each new second of capture time, whatever the first
+    /// packet's time; time going backwards sweeps nothing until a later second comes.
+    #[test]
+    fn sweeps_on_a_grid_of_whole_seconds() {
+        let ms = |m: i64| Timestamp(m * 1_000_000);
+        let mut clock = SweepClock::default();
+        let due: Vec<bool> = [
+            1700, 1999, 2000, 2999, 3001, 2500, 3999, 4000, 4000, 7300, -5,
+        ]
+        .into_iter()
+        .map(|m| clock.due(ms(m)))
+        .collect();
+        assert_eq!(
+            due,
+            [
+                false, false, true, false, true, false, false, true, false, true, false
+            ]
+        );
+        // Started one packet later, in the same second, it sweeps at the same packets.
+        let mut later = SweepClock::default();
+        let due: Vec<bool> = [1999, 2000, 2999, 3001].map(|m| later.due(ms(m))).to_vec();
+        assert_eq!(due, [false, true, false, true]);
+        // Before the epoch too.
+        let mut before = SweepClock::default();
+        let due: Vec<bool> = [-1500, -1001, -1000, -1]
+            .map(|m| before.due(ms(m)))
+            .to_vec();
+        assert_eq!(due, [false, false, true, false]);
+    }
 
     /// A box that served a connection, spared and reused, is what a new one would be: every
     /// field is set again (the first connection dirties as many as it can).
