@@ -404,10 +404,10 @@ for line in open(runs_path):
 empty = os.path.join(os.path.dirname(big), "empty.pcap")
 order = [i for i in order if i != empty and (i, "floor") in runs]
 
-def med(inp, label, i, ok_only=False):
-    """Median of field `i` of the runs of `label` on `inp` (NaN if none); with `ok_only`, of
-    the runs that succeeded only."""
-    v = [r[i] for r in runs.get((inp, label), []) if not ok_only or r[2] == 0]
+def med(inp, label, i):
+    """Median of field `i` of the successful runs of `label` on `inp` (NaN if none): a run that
+    failed took no figure that means anything."""
+    v = [r[i] for r in runs.get((inp, label), []) if r[2] == 0]
     return statistics.median(v) if v else float("nan")
 
 def untrusted(flag):
@@ -474,7 +474,7 @@ if big in facts:
     # verdict says it is not trusted. Only successful runs count, and only when the table's
     # runs were pinned too (not with --no-pin). A slow phase that lasts the whole run moves
     # both and is not seen.
-    again = med(big, "solo", 0, ok_only=True) if pinned else float("nan")
+    again = med(big, "solo", 0) if pinned else float("nan")
     moved = again == again and b["jsonl"] > 0 and abs(again / b["jsonl"] - 1) > 0.10
     print(f"  jsonl within 3x of the floor:      {b['jsonl'] / b['floor']:.2f}x  ({ok(b['jsonl'] / b['floor'] <= 3)}{untrusted(moved)}; {b['jsonl'] / b['reader']:.2f}x tlsdiag's own reader)")
     if moved:
