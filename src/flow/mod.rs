@@ -1735,7 +1735,7 @@ mod tests {
             &mut |b| done.extend(b),
         );
         // Same 4-tuple, new ISN: port reuse → stream 1; stream 0 is replaced and finalised at
-        // the sweep that follows (sweeps run every second of capture time).
+        // the sweep that follows (a sweep runs at the first packet of each new second).
         t.packet(&seg(C, S, 5000, SYN, b""), &frame(5, 3), &mut |b| {
             done.extend(b)
         });
