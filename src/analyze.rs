@@ -9,8 +9,8 @@ use crate::capture::link::{self, Decoded, TcpBody, TcpFlags, TcpSegment};
 use crate::capture::{self, CaptureError, linktype_name};
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 
 use crate::capture::Timestamp;
 use crate::flow::{Assigned, At, Connections, FlowTable, Numbering, Strays, SweepClock};
@@ -614,6 +614,99 @@ struct MergeHere<'e, 'm, R> {
     merger: Merger<'e, R>,
     others: mpsc::Receiver<FromWorker<R>>,
     pages: PageReturns<'m>,
+    /// Tells the reader how far this worker has got (see [`Written`]).
+    written: WrittenMark<'m>,
+    /// The sweeps handled once the part this worker just delivered is merged (told to the
+    /// reader in `between`).
+    delivered: Option<u64>,
+}
+
+/// Items (finalised connections) the reader may have sent to the merge for sweeps the first
+/// worker has not handled yet; past that, the reader waits. The first worker merges and
+/// writes the output: when whoever reads the output stops (a pager, a slow pipe, a full
+/// disk), it blocks in the write, and the reader, which owns every new connection while that
+/// worker is busy, went on until the worker's queue was full of sweeps (32 of them: a
+/// quarter of the 1 GiB benchmark), holding what it finalised. With a consumer that read
+/// nothing for 4-5 s, `--jobs 2` reached 78 MiB on that benchmark (`--jobs 1`: 29 MiB); with
+/// this bound 53-59 MiB (512: 49 MiB, 4096: 66 MiB). Without a stall the reader is at most
+/// ~1,100 items ahead before the sweeps handled are taken off, and never waited in twelve
+/// runs.
+const AHEAD_ITEMS: usize = 1024;
+
+/// The sweeps the first worker has handled (merged, and written what was complete), for the
+/// reader to wait on: see [`AHEAD_ITEMS`].
+#[derive(Debug, Default)]
+struct Written {
+    /// Sweeps handled; `u64::MAX` once the first worker has stopped (nothing to wait for).
+    sweeps: AtomicU64,
+    lock: Mutex<()>,
+    moved: Condvar,
+}
+
+impl Written {
+    fn set(&self, sweeps: u64) {
+        // Under the lock, so that a reader between its check and its wait cannot miss it.
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.sweeps.store(sweeps, Ordering::Release);
+        self.moved.notify_all();
+    }
+
+    /// Waits until the first worker has handled sweep `epoch`; returns the sweeps handled.
+    fn wait_past(&self, epoch: u64) -> u64 {
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let handled = self.sweeps.load(Ordering::Acquire);
+            if handled > epoch {
+                return handled;
+            }
+            guard = self
+                .moved
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// The first worker's hold on [`Written`]: when it goes (the worker is done, or unwinds from
+/// a panic), the reader no longer waits.
+struct WrittenMark<'a>(&'a Written);
+
+impl Drop for WrittenMark<'_> {
+    fn drop(&mut self) {
+        self.0.set(u64::MAX);
+    }
+}
+
+/// The reader's side of [`AHEAD_ITEMS`]: the items of its parts per sweep, until the first
+/// worker has handled that sweep.
+#[derive(Debug, Default)]
+struct Ahead {
+    parts: std::collections::VecDeque<(u64, usize)>,
+    items: usize,
+}
+
+impl Ahead {
+    /// The reader sent `items` for sweep `epoch`; waits while too many are not handled yet.
+    /// Out of line: it runs once per sweep, inside the reader's per-packet closure.
+    #[cold]
+    #[inline(never)]
+    fn sent(&mut self, epoch: u64, items: usize, written: &Written) {
+        self.items += items;
+        self.parts.push_back((epoch, items));
+        let mut handled = written.sweeps.load(Ordering::Acquire);
+        loop {
+            while let Some(&(e, n)) = self.parts.front()
+                && e < handled
+            {
+                self.parts.pop_front();
+                self.items = self.items.saturating_sub(n);
+            }
+            match self.parts.front() {
+                Some(&(e, _)) if self.items > AHEAD_ITEMS => handled = written.wait_past(e),
+                _ => return,
+            }
+        }
+    }
 }
 
 impl<R> MergeHere<'_, '_, R> {
@@ -673,14 +766,22 @@ impl PageHandoff<'_> {
 
 impl<R> Deliver<R> for MergeHere<'_, '_, R> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
+        self.delivered = Some(part.epoch.saturating_add(1));
         self.merger.add(part);
         true
     }
 
+    /// Takes the other threads' parts; after one of this worker's own, tells the reader that
+    /// sweep is handled. What of the sweep was complete is written by then. The reader's own
+    /// part, sent after the sweep's message, may come later: it is then written at the next
+    /// call, so the reader's count is at most one sweep behind the output.
     fn between(&mut self) {
         self.pages.release();
         while let Ok(part) = self.others.try_recv() {
             self.merger.add(part);
+        }
+        if let Some(handled) = self.delivered.take() {
+            self.written.0.set(handled);
         }
     }
 
@@ -1006,6 +1107,7 @@ fn parallel<R: Send>(
     let progress: Vec<Progress> = (0..workers).map(|_| Progress::default()).collect();
     let progress = &progress;
     let unreleased = &AtomicUsize::new(0);
+    let written = &Written::default();
     std::thread::scope(|s| {
         let (merge_tx, merge_rx) = mpsc::channel::<FromWorker<R>>();
         let (spare_tx, spare_rx) = mpsc::channel::<Vec<Numbered<'_>>>();
@@ -1066,6 +1168,7 @@ fn parallel<R: Send>(
             };
             let base = map.as_ptr() as usize;
             let mut epoch = 0u64;
+            let mut ahead = Ahead::default();
             let mut at = 0usize;
             let summary = capture::read_mapped(path, map, &in_use, &hand_back, |frame| {
                 at = (frame.data.as_ptr() as usize).wrapping_sub(base);
@@ -1094,11 +1197,14 @@ fn parallel<R: Send>(
                 if clock.due(frame.time) {
                     let now = frame.time;
                     dispatch.send_all(at, || ToWorker::Sweep(epoch, now));
+                    let batch = prechecked(own.sweep(now), &empty, render);
+                    let items = batch.len();
                     let _ = merge_tx.send(FromWorker {
                         epoch,
-                        batch: prechecked(own.sweep(now), &empty, render),
+                        batch,
                         strays: Strays::default(),
                     });
+                    ahead.sent(epoch, items, written);
                     own.release_slots(&mut numbering, READER);
                     // Slots the workers emptied at earlier sweeps.
                     while let Ok((owner, freed)) = freed_rx.try_recv() {
@@ -1129,6 +1235,8 @@ fn parallel<R: Send>(
                 ranges: pages_rx,
                 unreleased,
             },
+            written: WrittenMark(written),
+            delivered: None,
         };
         if let Some((rx, back, p)) = here {
             worker(rx, &mut merge, back, p, keylog, render);
@@ -1316,6 +1424,82 @@ mod tests {
         }
         // Enough captures with several connections for "in turn" to give every thread some.
         assert!(mixed >= 10, "{mixed} captures with 3+ connections");
+    }
+
+    /// A raw-IP capture (hand-built: the number of connections matters, not their content) of
+    /// `n` connections, `per_sec` opening each second: a SYN, and the server's RST a
+    /// millisecond later.
+    fn refused_connections(n: u32, per_sec: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        // The header's version is two u16s (2, 4), written above as one little-endian word.
+        out[4..8].copy_from_slice(&[2, 0, 4, 0]);
+        let mut record = |usec: u64, from: ([u8; 4], u16), to: ([u8; 4], u16), flags: u8| {
+            let mut p = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+            p.extend_from_slice(&from.0);
+            p.extend_from_slice(&to.0);
+            p.extend_from_slice(&from.1.to_be_bytes());
+            p.extend_from_slice(&to.1.to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+            let secs = 1_700_000_000 + usec / 1_000_000;
+            for word in [secs as u32, (usec % 1_000_000) as u32, 40, 40] {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+            out.extend_from_slice(&p);
+        };
+        let server = ([10, 255, 0, 1], 443);
+        for i in 0..n {
+            let client = (
+                [10, 1, (i / 200) as u8, (i % 200) as u8 + 1],
+                40_000 + (i % 200) as u16,
+            );
+            let usec = u64::from(i) * 1_000_000 / u64::from(per_sec);
+            record(usec, client, server, 0x02);
+            record(usec + 1_000, server, client, 0x14);
+        }
+        out
+    }
+
+    /// With `--jobs`, the first worker merges and writes: while the output is not taken (a
+    /// pager, a slow pipe), the reader, which then owns every new connection, stops within
+    /// [`AHEAD_ITEMS`] connections of what was written, instead of holding the rest of the
+    /// capture's results in memory.
+    #[test]
+    fn a_stalled_output_stops_the_reader() {
+        const N: usize = 8_000;
+        let bytes = refused_connections(N as u32, 100);
+        let map = capture::test_map(&bytes);
+        let rendered = AtomicUsize::new(0);
+        let render = |_: Timeline, c: ConnReport| {
+            rendered.fetch_add(1, Ordering::Relaxed);
+            c.stream
+        };
+        let (mut emitted, mut ahead) = (0usize, None);
+        let mut emit = |batch: Vec<Item<u64>>| {
+            if ahead.is_none() {
+                // The consumer stops reading for a while (the reader goes on meanwhile), with
+                // this batch still to write.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                ahead = Some(rendered.load(Ordering::Relaxed) - emitted);
+            }
+            emitted += batch.len();
+        };
+        // Every new connection to the reader: the first worker only sweeps and merges.
+        let mut reader_owns = |i: &mut dyn Iterator<Item = usize>| choose_owner(i, 0);
+        let path = Path::new("refused.pcap");
+        let out = parallel(path, &map, 2, &mut reader_owns, None, &render, &mut emit)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((emitted, out.streams), (N, N as u64));
+        // Without the wait, the reader finishes the capture during the stall. With it, it
+        // stops once it has sent more than AHEAD_ITEMS: 100 connections end per sweep.
+        let ahead = ahead.unwrap_or(usize::MAX);
+        assert!(
+            ahead <= AHEAD_ITEMS + 2 * 100,
+            "the reader ran {ahead} connections ahead of the output"
+        );
     }
 
     /// The first worker gets one range of pages at a time; the reader releases the others.
