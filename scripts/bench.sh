@@ -58,7 +58,9 @@
 #   4. When `tlsdiag analyze --help` lists --jobs: --jobs 1 and --jobs N on the largest pcap
 #      (not pinned), written to /dev/null (the verdict), then again written to files in DIR/out/
 #      (reported beside: there --jobs N also overlaps the kernel's cost of storing the output,
-#      which --jobs 1 pays in line); those outputs must be identical byte for byte. With 2+ CPUs also the
+#      which --jobs 1 pays in line); those outputs must be identical byte for byte. Once, --jobs N
+#      with its output not read for 3 s (piped to `sleep 3; cat`), for its peak RSS while the
+#      thread that writes is blocked. With 2+ CPUs also the
 #      machine's ceiling: one pinned --jobs 1 run alone, then two at once pinned to CPU 0 and
 #      CPU 1, each on its own copy of the file (DIR/bench-<S>M.copy.pcap); on a VM whose vCPUs
 #      share a core or a busy host, two CPUs do less than twice the work of one. Just before and
@@ -319,6 +321,11 @@ if [ "$HAS_JOBS" = 1 ]; then
         timed "$BIG" "jobs$JOBS-file" "$DIR/out/$BIGB.jobsN.jsonl" "$TLSDIAG" analyze --jobs "$JOBS" --format jsonl "$BIG"
         sync
     done
+    # Once: --jobs N with an output nobody reads for 3 s (a pager, a stalled pipe), for its peak
+    # RSS: what the threads hold while the one that writes is blocked.
+    timed "$BIG" "jobs$JOBS-stalled" /dev/null bash -c \
+        '"$1" analyze --jobs "$2" --format jsonl "$3" | { sleep 3; cat > /dev/null; }' \
+        _ "$TLSDIAG" "$JOBS" "$BIG"
     if cmp -s "$DIR/out/$BIGB.jobs1.jsonl" "$DIR/out/$BIGB.jobsN.jsonl"; then
         CHECKS+=("--jobs $JOBS output identical to --jobs 1, byte for byte: yes")
     else
@@ -623,6 +630,9 @@ if big in facts:
                   f" medians {med(big, 'jobs1-file', 0):.3f} s / {med(big, f'jobs{jobs}-file', 0):.3f} s; the verdict above is on /dev/null)")
         r1, rn = med(big, "jobs1", 1), med(big, f"jobs{jobs}", 1)
         print(f"  --jobs {jobs} peak RSS:                {rn:.1f} MiB (--jobs 1: {r1:.1f} MiB)  ({ok(rn < 64)}: under 64 MiB)")
+        rs = med(big, f"jobs{jobs}-stalled", 1)
+        if rs == rs:
+            print(f"  ... with an output nobody reads for 3 s: {rs:.1f} MiB (one run)  ({ok(rs < 64)}: under 64 MiB)")
     lf, lr, lj = med(big, "L-floor", 0), med(big, "L-reader", 0), med(big, "L-jsonl", 0)
     if lj == lj:
         print()
