@@ -678,7 +678,10 @@ impl Drop for WrittenMark<'_> {
 }
 
 /// The reader's side of [`AHEAD_ITEMS`]: the items of its parts per sweep, until the first
-/// worker has handled that sweep.
+/// worker has handled that sweep. The reader waits only for a sweep two or more behind its
+/// own, so that it reads on while the previous sweep is written even when one sweep holds more
+/// than [`AHEAD_ITEMS`] (a scan: thousands of connections refused within a second); what is
+/// held is then up to three sweeps' connections (one thread holds one sweep's batch).
 #[derive(Debug, Default)]
 struct Ahead {
     parts: std::collections::VecDeque<(u64, usize)>,
@@ -702,7 +705,9 @@ impl Ahead {
                 self.items = self.items.saturating_sub(n);
             }
             match self.parts.front() {
-                Some(&(e, _)) if self.items > AHEAD_ITEMS => handled = written.wait_past(e),
+                Some(&(e, _)) if self.items > AHEAD_ITEMS && epoch.saturating_sub(e) >= 2 => {
+                    handled = written.wait_past(e);
+                }
                 _ => return,
             }
         }
@@ -1460,6 +1465,48 @@ mod tests {
             record(usec + 1_000, server, client, 0x14);
         }
         out
+    }
+
+    /// The reader waits only when more than AHEAD_ITEMS are outstanding and the oldest of them
+    /// is two sweeps or more behind; it goes on once the first worker has handled that sweep.
+    #[test]
+    fn the_reader_waits_for_sweeps_two_behind_with_too_many_items() {
+        let written = Written::default();
+        let mut ahead = Ahead::default();
+        // One sweep larger than the bound, and the next: no wait (nothing would wake it).
+        ahead.sent(0, AHEAD_ITEMS * 5, &written);
+        ahead.sent(1, 10, &written);
+        assert_eq!(ahead.items, AHEAD_ITEMS * 5 + 10);
+        // Sweep 2 with sweep 0 not handled: waits until it is.
+        let set = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                set.store(true, Ordering::SeqCst);
+                written.set(1);
+            });
+            ahead.sent(2, 10, &written);
+            assert!(
+                set.load(Ordering::SeqCst),
+                "returned before sweep 0 was handled"
+            );
+        });
+        assert_eq!((ahead.items, ahead.parts.len()), (20, 2));
+        // Few items: no wait, however far behind the first worker is.
+        let mut few = Ahead::default();
+        let idle = Written::default();
+        for epoch in 0..100 {
+            few.sent(epoch, 5, &idle);
+        }
+        assert_eq!(few.items, 500);
+        // A first worker that stopped releases the reader.
+        let mut many = Ahead::default();
+        let stopped = Written::default();
+        drop(WrittenMark(&stopped));
+        for epoch in 0..10 {
+            many.sent(epoch, AHEAD_ITEMS, &stopped);
+        }
+        assert_eq!(many.items, 0);
     }
 
     /// With `--jobs`, the first worker merges and writes: while the output is not taken (a
