@@ -2,7 +2,7 @@
 //! rules → connection reports, streamed: each connection is reported as soon as it is
 //! finalised, and its state is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
 use crate::capture::link::{self, Decoded, TcpBody, TcpFlags, TcpSegment};
@@ -523,12 +523,30 @@ trait Deliver<R> {
     fn between(&mut self) {}
     /// Called after each batch of packets.
     fn after_batch(&mut self) {}
+    /// How often to call [`Deliver::between`] while the worker waits for its next message
+    /// (`None`: only before it waits).
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
-/// A worker on its own thread sends its parts to the first worker, which merges.
-impl<R> Deliver<R> for mpsc::Sender<FromWorker<R>> {
+/// A worker on its own thread sends its parts to the first worker, which merges, and waits as
+/// the reader does while too many of them are not written yet (see [`AHEAD_ITEMS`]).
+struct ToMerge<'w, R> {
+    tx: mpsc::Sender<FromWorker<R>>,
+    ahead: Ahead,
+    written: &'w Written,
+    _release: ReleaseOnPanic<'w>,
+}
+
+impl<R> Deliver<R> for ToMerge<'_, R> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
-        self.send(part).is_ok()
+        let (epoch, items) = (part.epoch, part.batch.len());
+        if self.tx.send(part).is_err() {
+            return false;
+        }
+        self.ahead.sent(epoch, items, self.written);
+        true
     }
 }
 
@@ -614,30 +632,27 @@ struct MergeHere<'e, 'm, R> {
     merger: Merger<'e, R>,
     others: mpsc::Receiver<FromWorker<R>>,
     pages: PageReturns<'m>,
-    /// Tells the reader how far this worker has got (see [`Written`]).
+    /// Tells the other threads how many sweeps are written (see [`Written`]).
     written: WrittenMark<'m>,
-    /// The sweeps handled once the part this worker just delivered is merged (told to the
-    /// reader in `between`).
-    delivered: Option<u64>,
 }
 
-/// Items (finalised connections) the reader may have sent to the merge for sweeps the first
-/// worker has not handled yet; past that, the reader waits. The first worker merges and
-/// writes the output: when whoever reads the output stops (a pager, a slow pipe, a full
-/// disk), it blocks in the write, and the reader, which owns every new connection while that
-/// worker is busy, went on until the worker's queue was full of sweeps (32 of them: a
-/// quarter of the 1 GiB benchmark), holding what it finalised. With a consumer that read
-/// nothing for 4-5 s, `--jobs 2` reached 78 MiB on that benchmark (`--jobs 1`: 29 MiB); with
-/// this bound 53-59 MiB (512: 49 MiB, 4096: 66 MiB). Without a stall the reader is at most
-/// ~1,100 items ahead before the sweeps handled are taken off, and never waited in twelve
-/// runs.
+/// Items (finalised connections) the reader, or another worker, may have sent to the merge for
+/// sweeps not written yet; past that, it waits. The first worker merges
+/// and writes the output: when whoever reads the output stops (a pager, a slow pipe, a full
+/// disk), it blocks in the write, and the new connections go to the other threads (its
+/// backlog makes it busy; with `--jobs 2` they all go to the reader), which went on until the
+/// first worker's queue was full of sweeps (32 of them: a quarter of the 1 GiB benchmark),
+/// holding what they finalised. With a consumer that read nothing for 4-5 s, `--jobs 2`
+/// reached 78 MiB on that benchmark (`--jobs 1`: 29 MiB); with this bound 53-59 MiB (512:
+/// 49 MiB, 4096: 66 MiB). Without a stall the reader is at most ~1,100 items ahead before the
+/// sweeps written are taken off, and never waited in twelve runs.
 const AHEAD_ITEMS: usize = 1024;
 
-/// The sweeps the first worker has handled (merged, and written what was complete), for the
-/// reader to wait on: see [`AHEAD_ITEMS`].
+/// The sweeps the first worker has written (every thread's part merged, the batch emitted), for
+/// the other threads to wait on: see [`AHEAD_ITEMS`].
 #[derive(Debug, Default)]
 struct Written {
-    /// Sweeps handled; `u64::MAX` once the first worker has stopped (nothing to wait for).
+    /// Sweeps written; `u64::MAX` once the first worker has stopped (nothing to wait for).
     sweeps: AtomicU64,
     lock: Mutex<()>,
     moved: Condvar,
@@ -651,13 +666,13 @@ impl Written {
         self.moved.notify_all();
     }
 
-    /// Waits until the first worker has handled sweep `epoch`; returns the sweeps handled.
+    /// Waits until sweep `epoch` is written; returns the sweeps written.
     fn wait_past(&self, epoch: u64) -> u64 {
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            let handled = self.sweeps.load(Ordering::Acquire);
-            if handled > epoch {
-                return handled;
+            let written = self.sweeps.load(Ordering::Acquire);
+            if written > epoch {
+                return written;
             }
             guard = self
                 .moved
@@ -667,9 +682,21 @@ impl Written {
     }
 }
 
-/// The first worker's hold on [`Written`]: when it goes (the worker is done, or unwinds from
-/// a panic), the reader no longer waits.
-struct WrittenMark<'a>(&'a Written);
+/// A thread that sends parts to the merge and unwinds from a panic releases every thread that
+/// waits for a sweep to be written: its parts will not come, and the run ends with its panic.
+struct ReleaseOnPanic<'a>(&'a Written);
+
+impl Drop for ReleaseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.set(u64::MAX);
+        }
+    }
+}
+
+/// The first worker's hold on [`Written`], and the count it last told: when it goes (the worker
+/// is done, or unwinds from a panic), nobody waits any more.
+struct WrittenMark<'a>(&'a Written, u64);
 
 impl Drop for WrittenMark<'_> {
     fn drop(&mut self) {
@@ -677,36 +704,39 @@ impl Drop for WrittenMark<'_> {
     }
 }
 
-/// The reader's side of [`AHEAD_ITEMS`]: the items of its parts per sweep, until the first
-/// worker has handled that sweep. The reader waits only for a sweep two or more behind its
-/// own, so that it reads on while the previous sweep is written even when one sweep holds more
+/// A sending thread's side of [`AHEAD_ITEMS`] (the reader's, or a worker's but the first): the
+/// items of its parts per sweep, until that sweep is written. It waits only for a sweep two or
+/// more behind its own, so that it goes on while the previous sweep is written even when one
+/// sweep holds more
 /// than [`AHEAD_ITEMS`] (a scan: thousands of connections refused within a second); what is
 /// held is then up to three sweeps' connections (one thread holds one sweep's batch).
 #[derive(Debug, Default)]
 struct Ahead {
-    parts: std::collections::VecDeque<(u64, usize)>,
+    parts: VecDeque<(u64, usize)>,
     items: usize,
 }
 
 impl Ahead {
-    /// The reader sent `items` for sweep `epoch`; waits while too many are not handled yet.
+    /// `items` were sent for sweep `epoch`; waits while too many are not written yet.
     /// Out of line: it runs once per sweep, inside the reader's per-packet closure.
     #[cold]
     #[inline(never)]
     fn sent(&mut self, epoch: u64, items: usize, written: &Written) {
-        self.items += items;
-        self.parts.push_back((epoch, items));
-        let mut handled = written.sweeps.load(Ordering::Acquire);
+        if items > 0 {
+            self.items += items;
+            self.parts.push_back((epoch, items));
+        }
+        let mut done = written.sweeps.load(Ordering::Acquire);
         loop {
             while let Some(&(e, n)) = self.parts.front()
-                && e < handled
+                && e < done
             {
                 self.parts.pop_front();
                 self.items = self.items.saturating_sub(n);
             }
             match self.parts.front() {
                 Some(&(e, _)) if self.items > AHEAD_ITEMS && epoch.saturating_sub(e) >= 2 => {
-                    handled = written.wait_past(e);
+                    done = written.wait_past(e);
                 }
                 _ => return,
             }
@@ -719,11 +749,22 @@ impl<R> MergeHere<'_, '_, R> {
     /// when all of them are done) and the last pages.
     /// Returns the strays the parts counted.
     fn finish(mut self) -> Strays {
-        for part in self.others.iter() {
+        while let Ok(part) = self.others.recv() {
             self.merger.add(part);
+            // The other threads may be waiting for a sweep to be written before they send
+            // their last parts.
+            self.tell();
         }
         self.pages.release();
         self.merger.strays
+    }
+
+    /// Tells the other threads when more sweeps are written.
+    fn tell(&mut self) {
+        if self.merger.next > self.written.1 {
+            self.written.1 = self.merger.next;
+            self.written.0.set(self.merger.next);
+        }
     }
 }
 
@@ -771,29 +812,34 @@ impl PageHandoff<'_> {
 
 impl<R> Deliver<R> for MergeHere<'_, '_, R> {
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
-        self.delivered = Some(part.epoch.saturating_add(1));
         self.merger.add(part);
+        self.tell();
         true
     }
 
-    /// Takes the other threads' parts; after one of this worker's own, tells the reader that
-    /// sweep is handled. What of the sweep was complete is written by then. The reader's own
-    /// part, sent after the sweep's message, may come later: it is then written at the next
-    /// call, so the reader's count is at most one sweep behind the output.
+    /// Takes the other threads' parts.
     fn between(&mut self) {
         self.pages.release();
         while let Ok(part) = self.others.try_recv() {
             self.merger.add(part);
         }
-        if let Some(handled) = self.delivered.take() {
-            self.written.0.set(handled);
-        }
+        self.tell();
     }
 
     fn after_batch(&mut self) {
         self.pages.release();
     }
+
+    /// The other threads' parts are also taken while this worker waits for packets: a thread
+    /// that waits for a sweep to be written (see [`AHEAD_ITEMS`]) may have sent the last part
+    /// of it after this worker last looked, and then sends nothing more until it is written.
+    fn poll_every(&self) -> Option<std::time::Duration> {
+        Some(MERGE_POLL)
+    }
 }
+
+/// How often the first worker takes the other threads' parts while it waits for packets.
+const MERGE_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// What a worker hands back to the reader.
 struct Back<'m> {
@@ -827,9 +873,19 @@ fn worker<'m, R: Send>(
             Ok(msg) => msg,
             Err(mpsc::TryRecvError::Empty) => {
                 out.between();
-                match rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => return,
+                let next = match out.poll_every() {
+                    None => rx.recv().ok(),
+                    Some(every) => loop {
+                        match rx.recv_timeout(every) {
+                            Ok(msg) => break Some(msg),
+                            Err(mpsc::RecvTimeoutError::Timeout) => out.between(),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                        }
+                    },
+                };
+                match next {
+                    Some(msg) => msg,
+                    None => return,
                 }
             }
             Err(mpsc::TryRecvError::Disconnected) => return,
@@ -1130,9 +1186,14 @@ fn parallel<R: Send>(
             if here.is_none() {
                 here = Some((rx, back, p));
             } else {
-                let mut mtx = merge_tx.clone();
+                let mut out = ToMerge {
+                    tx: merge_tx.clone(),
+                    ahead: Ahead::default(),
+                    written,
+                    _release: ReleaseOnPanic(written),
+                };
                 let keys = keylog.clone();
-                s.spawn(move || worker(rx, &mut mtx, back, p, keys, render));
+                s.spawn(move || worker(rx, &mut out, back, p, keys, render));
             }
             to_workers.push(tx);
         }
@@ -1142,6 +1203,7 @@ fn parallel<R: Send>(
         let reader_merge = merge_tx.clone();
         let (pages_tx, pages_rx) = mpsc::channel::<(usize, usize)>();
         let reader = s.spawn(move || {
+            let _release = ReleaseOnPanic(written);
             let keylog = reader_keylog;
             let merge_tx = reader_merge;
             let handoff = PageHandoff {
@@ -1240,8 +1302,7 @@ fn parallel<R: Send>(
                 ranges: pages_rx,
                 unreleased,
             },
-            written: WrittenMark(written),
-            delivered: None,
+            written: WrittenMark(written, 0),
         };
         if let Some((rx, back, p)) = here {
             worker(rx, &mut merge, back, p, keylog, render);
@@ -1436,11 +1497,10 @@ mod tests {
     /// millisecond later.
     fn refused_connections(n: u32, per_sec: u32) -> Vec<u8> {
         let mut out = Vec::new();
+        // The version (2, 4) is two u16s: one little-endian word 0x0004_0002.
         for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
             out.extend_from_slice(&word.to_le_bytes());
         }
-        // The header's version is two u16s (2, 4), written above as one little-endian word.
-        out[4..8].copy_from_slice(&[2, 0, 4, 0]);
         let mut record = |usec: u64, from: ([u8; 4], u16), to: ([u8; 4], u16), flags: u8| {
             let mut p = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
             p.extend_from_slice(&from.0);
@@ -1456,10 +1516,8 @@ mod tests {
         };
         let server = ([10, 255, 0, 1], 443);
         for i in 0..n {
-            let client = (
-                [10, 1, (i / 200) as u8, (i % 200) as u8 + 1],
-                40_000 + (i % 200) as u16,
-            );
+            let [_, _, hi, lo] = (i / 200).to_be_bytes();
+            let client = ([10, hi, lo, (i % 200) as u8 + 1], 40_000 + (i % 200) as u16);
             let usec = u64::from(i) * 1_000_000 / u64::from(per_sec);
             record(usec, client, server, 0x02);
             record(usec + 1_000, server, client, 0x14);
@@ -1467,8 +1525,8 @@ mod tests {
         out
     }
 
-    /// The reader waits only when more than AHEAD_ITEMS are outstanding and the oldest of them
-    /// is two sweeps or more behind; it goes on once the first worker has handled that sweep.
+    /// The reader waits only when more than `AHEAD_ITEMS` are outstanding and the oldest of them
+    /// is two sweeps or more behind; it goes on once that sweep is written.
     #[test]
     fn the_reader_waits_for_sweeps_two_behind_with_too_many_items() {
         let written = Written::default();
@@ -1477,18 +1535,28 @@ mod tests {
         ahead.sent(0, AHEAD_ITEMS * 5, &written);
         ahead.sent(1, 10, &written);
         assert_eq!(ahead.items, AHEAD_ITEMS * 5 + 10);
-        // Sweep 2 with sweep 0 not handled: waits until it is.
+        // Sweep 2 with sweep 0 not written: waits until it is.
         let set = std::sync::atomic::AtomicBool::new(false);
+        let (done, finished) = mpsc::channel::<()>();
+        let (set_ref, written_ref) = (&set, &written);
         std::thread::scope(|s| {
-            s.spawn(|| {
+            s.spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                set.store(true, Ordering::SeqCst);
-                written.set(1);
+                set_ref.store(true, Ordering::SeqCst);
+                written_ref.set(1);
+                // A wait that does not end there fails the test below instead of hanging it.
+                if finished
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .is_err()
+                {
+                    written_ref.set(u64::MAX);
+                }
             });
             ahead.sent(2, 10, &written);
+            let _ = done.send(());
             assert!(
                 set.load(Ordering::SeqCst),
-                "returned before sweep 0 was handled"
+                "returned before sweep 0 was written"
             );
         });
         assert_eq!((ahead.items, ahead.parts.len()), (20, 2));
@@ -1502,7 +1570,7 @@ mod tests {
         // A first worker that stopped releases the reader.
         let mut many = Ahead::default();
         let stopped = Written::default();
-        drop(WrittenMark(&stopped));
+        drop(WrittenMark(&stopped, 0));
         for epoch in 0..10 {
             many.sent(epoch, AHEAD_ITEMS, &stopped);
         }
@@ -1510,46 +1578,87 @@ mod tests {
     }
 
     /// With `--jobs`, the first worker merges and writes: while the output is not taken (a
-    /// pager, a slow pipe), the reader, which then owns every new connection, stops within
-    /// [`AHEAD_ITEMS`] connections of what was written, instead of holding the rest of the
-    /// capture's results in memory.
+    /// pager, a slow pipe), the thread that then gets every new connection (the reader with two
+    /// threads, another worker with more) stops within [`AHEAD_ITEMS`] connections of what was
+    /// written, instead of holding the rest of the capture's results in memory.
     #[test]
-    fn a_stalled_output_stops_the_reader() {
+    fn a_stalled_output_stops_the_other_threads() {
         const N: usize = 8_000;
         let bytes = refused_connections(N as u32, 100);
         let map = capture::test_map(&bytes);
-        let rendered = AtomicUsize::new(0);
-        let render = |_: Timeline, c: ConnReport| {
-            rendered.fetch_add(1, Ordering::Relaxed);
-            c.stream
-        };
-        let (mut emitted, mut ahead) = (0usize, None);
-        let mut emit = |batch: Vec<Item<u64>>| {
-            if ahead.is_none() {
-                // The consumer stops reading for a while (the reader goes on meanwhile), with
-                // this batch still to write.
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                ahead = Some(rendered.load(Ordering::Relaxed) - emitted);
-            }
-            emitted += batch.len();
-        };
-        // Every new connection to the reader: the first worker only sweeps and merges.
-        let mut reader_owns = |i: &mut dyn Iterator<Item = usize>| choose_owner(i, 0);
-        let path = Path::new("refused.pcap");
-        let out = parallel(path, &map, 2, &mut reader_owns, None, &render, &mut emit)
-            .map_err(|e| e.to_string())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((emitted, out.streams), (N, N as u64));
-        // Without the wait, the reader goes on until the first worker's queue is full of
-        // sweeps (3,400 connections ahead). With it, it stops once it has sent more than
-        // AHEAD_ITEMS: about 100 connections end per sweep, the one being written, the one
-        // that went over, and one whose part the first worker had not taken yet when it
-        // handled the sweep (1,100 measured).
-        let ahead = ahead.unwrap_or(usize::MAX);
-        assert!(
-            ahead <= AHEAD_ITEMS + 3 * 100,
-            "the reader ran {ahead} connections ahead of the output"
-        );
+        // Every new connection to the reader (the first worker only sweeps and merges), or to
+        // the second worker.
+        let cases: [(usize, &str, Box<OwnerPolicy<'_>>); 2] = [
+            (2, "the reader", Box::new(|i| choose_owner(i, 0))),
+            (3, "the second worker", Box::new(|_| 1)),
+        ];
+        for (jobs, owner, mut choose) in cases {
+            let rendered = AtomicUsize::new(0);
+            let render = |_: Timeline, c: ConnReport| {
+                rendered.fetch_add(1, Ordering::Relaxed);
+                c.stream
+            };
+            let (mut emitted, mut ahead) = (0usize, None);
+            let mut emit = |batch: Vec<Item<u64>>| {
+                if ahead.is_none() {
+                    // The consumer stops reading for a while (the others go on meanwhile),
+                    // with this batch still to write.
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    ahead = Some(rendered.load(Ordering::Relaxed) - emitted);
+                }
+                emitted += batch.len();
+            };
+            let path = Path::new("refused.pcap");
+            let out = parallel(path, &map, jobs, &mut *choose, None, &render, &mut emit)
+                .map_err(|e| e.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((emitted, out.streams), (N, N as u64), "{owner}");
+            // Without the wait, the owner goes on until the first worker's queue is full of
+            // sweeps (3,300-3,400 connections ahead). With it, it stops once it has sent more
+            // than `AHEAD_ITEMS` for sweeps not written: about 100 connections end per sweep,
+            // the one being written, the one that went over, and one rendered before its part
+            // was sent (1,100 measured in ten runs of each).
+            let ahead = ahead.unwrap_or(usize::MAX);
+            assert!(
+                ahead <= AHEAD_ITEMS + 3 * 100,
+                "{owner} ran {ahead} connections ahead of the output"
+            );
+        }
+    }
+
+    /// A thread that panics while the output is stalled (a worker that is not the first, or
+    /// the reader) ends the run with its panic: no thread is left waiting for the output.
+    #[test]
+    fn a_panic_while_the_output_is_stalled_ends_the_run() {
+        const N: usize = 8_000;
+        let bytes = refused_connections(N as u32, 100);
+        let map = capture::test_map(&bytes);
+        let cases: [(usize, &str, Box<OwnerPolicy<'_>>); 3] = [
+            (3, "the second worker", Box::new(|_| 1)),
+            (3, "the reader, with two workers", Box::new(|_| 2)),
+            (2, "the reader", Box::new(|i| choose_owner(i, 0))),
+        ];
+        for (jobs, owner, mut choose) in cases {
+            let rendered = AtomicUsize::new(0);
+            let render = |_: Timeline, c: ConnReport| {
+                if rendered.fetch_add(1, Ordering::Relaxed) == 2_000 {
+                    panic!("a render that fails");
+                }
+                c.stream
+            };
+            let mut stalled = false;
+            let mut emit = |_: Vec<Item<u64>>| {
+                if !stalled {
+                    stalled = true;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            };
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let path = Path::new("refused.pcap");
+                parallel(path, &map, jobs, &mut *choose, None, &render, &mut emit).is_ok()
+            }));
+            assert!(run.is_err(), "{owner}: the panic did not end the run");
+        }
     }
 
     /// The first worker gets one range of pages at a time; the reader releases the others.
