@@ -1577,15 +1577,19 @@ mod tests {
         assert_eq!(many.items, 0);
     }
 
+    /// 8,000 refused connections, 100 a second, mapped; and their number.
+    fn refused_map() -> (memmap2::Mmap, usize) {
+        const N: u32 = 8_000;
+        (capture::test_map(&refused_connections(N, 100)), N as usize)
+    }
+
     /// With `--jobs`, the first worker merges and writes: while the output is not taken (a
     /// pager, a slow pipe), the thread that then gets every new connection (the reader with two
     /// threads, another worker with more) stops within [`AHEAD_ITEMS`] connections of what was
     /// written, instead of holding the rest of the capture's results in memory.
     #[test]
     fn a_stalled_output_stops_the_other_threads() {
-        const N: usize = 8_000;
-        let bytes = refused_connections(N as u32, 100);
-        let map = capture::test_map(&bytes);
+        let (map, n) = refused_map();
         // Every new connection to the reader (the first worker only sweeps and merges), or to
         // the second worker.
         let cases: [(usize, &str, Box<OwnerPolicy<'_>>); 2] = [
@@ -1612,7 +1616,7 @@ mod tests {
             let out = parallel(path, &map, jobs, &mut *choose, None, &render, &mut emit)
                 .map_err(|e| e.to_string())
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!((emitted, out.streams), (N, N as u64), "{owner}");
+            assert_eq!((emitted, out.streams), (n, n as u64), "{owner}");
             // Without the wait, the owner goes on until the first worker's queue is full of
             // sweeps (3,300-3,400 connections ahead). With it, it stops once it has sent more
             // than `AHEAD_ITEMS` for sweeps not written: about 100 connections end per sweep,
@@ -1630,9 +1634,7 @@ mod tests {
     /// the reader) ends the run with its panic: no thread is left waiting for the output.
     #[test]
     fn a_panic_while_the_output_is_stalled_ends_the_run() {
-        const N: usize = 8_000;
-        let bytes = refused_connections(N as u32, 100);
-        let map = capture::test_map(&bytes);
+        let (map, _) = refused_map();
         let cases: [(usize, &str, Box<OwnerPolicy<'_>>); 3] = [
             (3, "the second worker", Box::new(|_| 1)),
             (3, "the reader, with two workers", Box::new(|_| 2)),
