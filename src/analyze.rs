@@ -636,16 +636,16 @@ struct MergeHere<'e, 'm, R> {
     written: WrittenMark<'m>,
 }
 
-/// Items (finalised connections) the reader, or another worker, may have sent to the merge for
-/// sweeps not written yet; past that, it waits. The first worker merges
-/// and writes the output: when whoever reads the output stops (a pager, a slow pipe, a full
-/// disk), it blocks in the write, and the new connections go to the other threads (its
-/// backlog makes it busy; with `--jobs 2` they all go to the reader), which went on until the
-/// first worker's queue was full of sweeps (32 of them: a quarter of the 1 GiB benchmark),
-/// holding what they finalised. With a consumer that read nothing for 4-5 s, `--jobs 2`
-/// reached 78 MiB on that benchmark (`--jobs 1`: 29 MiB); with this bound 53-59 MiB (512:
-/// 49 MiB, 4096: 66 MiB). Without a stall the reader is at most ~1,100 items ahead before the
-/// sweeps written are taken off, and never waited in twelve runs.
+/// Items (finalised connections) the reader, or a worker but the first, may have sent to the
+/// merge for sweeps not written yet; past that, it waits. The first worker merges and writes
+/// the output: when whoever reads the output stops (a pager, a slow pipe, a full disk), it
+/// blocks in the write, and the new connections go to the other threads (its backlog makes it
+/// busy; with `--jobs 2` they all go to the reader), which went on until the first worker's
+/// queue was full of sweeps (32 of them: a quarter of the 1 GiB benchmark), holding what they
+/// finalised. With a consumer that read nothing for 3-5 s, `--jobs 2` reached 75-78 MiB on
+/// that benchmark (`--jobs 1`: 29 MiB); with this bound 50-66 MiB (512: 49 MiB, 4096:
+/// 66 MiB). Without a stall, `--jobs 2`'s reader never waited in six instrumented runs (its
+/// count at most ~1,050); `--jobs 3`, three threads on two CPUs, waited 18-41 times a run.
 const AHEAD_ITEMS: usize = 1024;
 
 /// The sweeps the first worker has written (every thread's part merged, the batch emitted), for
@@ -660,7 +660,7 @@ struct Written {
 
 impl Written {
     fn set(&self, sweeps: u64) {
-        // Under the lock, so that a reader between its check and its wait cannot miss it.
+        // Under the lock, so that a thread between its check and its wait cannot miss it.
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.sweeps.store(sweeps, Ordering::Release);
         self.moved.notify_all();
@@ -707,9 +707,9 @@ impl Drop for WrittenMark<'_> {
 /// A sending thread's side of [`AHEAD_ITEMS`] (the reader's, or a worker's but the first): the
 /// items of its parts per sweep, until that sweep is written. It waits only for a sweep two or
 /// more behind its own, so that it goes on while the previous sweep is written even when one
-/// sweep holds more
-/// than [`AHEAD_ITEMS`] (a scan: thousands of connections refused within a second); what is
-/// held is then up to three sweeps' connections (one thread holds one sweep's batch).
+/// sweep holds more than [`AHEAD_ITEMS`] (a scan: thousands of connections refused within a
+/// second); what is held is then up to three sweeps' connections (one thread holds one
+/// sweep's batch).
 #[derive(Debug, Default)]
 struct Ahead {
     parts: VecDeque<(u64, usize)>,
@@ -718,7 +718,7 @@ struct Ahead {
 
 impl Ahead {
     /// `items` were sent for sweep `epoch`; waits while too many are not written yet.
-    /// Out of line: it runs once per sweep, inside the reader's per-packet closure.
+    /// Out of line: it runs once per sweep (for the reader, inside its per-packet closure).
     #[cold]
     #[inline(never)]
     fn sent(&mut self, epoch: u64, items: usize, written: &Written) {
