@@ -530,22 +530,34 @@ trait Deliver<R> {
     }
 }
 
-/// A worker on its own thread sends its parts to the first worker, which merges, and waits as
-/// the reader does while too many of them are not written yet (see [`AHEAD_ITEMS`]).
+/// The reader and the workers on their own threads send their parts to the first worker, which
+/// merges, and wait while too many of them are not written yet (see [`AHEAD_ITEMS`]).
 struct ToMerge<'w, R> {
     tx: mpsc::Sender<FromWorker<R>>,
     ahead: Ahead,
-    written: &'w Written,
-    _release: ReleaseOnPanic<'w>,
+    /// What the sender waits on; released if it unwinds from a panic.
+    written: ReleaseOnPanic<'w>,
+}
+
+impl<'w, R> ToMerge<'w, R> {
+    fn new(tx: mpsc::Sender<FromWorker<R>>, written: &'w Written) -> Self {
+        ToMerge {
+            tx,
+            ahead: Ahead::default(),
+            written: ReleaseOnPanic(written),
+        }
+    }
 }
 
 impl<R> Deliver<R> for ToMerge<'_, R> {
+    /// Out of line: once a sweep, from inside the reader's per-packet closure.
+    #[inline(never)]
     fn deliver(&mut self, part: FromWorker<R>) -> bool {
         let (epoch, items) = (part.epoch, part.batch.len());
         if self.tx.send(part).is_err() {
             return false;
         }
-        self.ahead.sent(epoch, items, self.written);
+        self.ahead.sent(epoch, items, self.written.0);
         true
     }
 }
@@ -668,17 +680,12 @@ impl Written {
 
     /// Waits until sweep `epoch` is written; returns the sweeps written.
     fn wait_past(&self, epoch: u64) -> u64 {
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let written = self.sweeps.load(Ordering::Acquire);
-            if written > epoch {
-                return written;
-            }
-            guard = self
-                .moved
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _guard = self
+            .moved
+            .wait_while(guard, |()| self.sweeps.load(Ordering::Acquire) <= epoch)
+            .unwrap_or_else(PoisonError::into_inner);
+        self.sweeps.load(Ordering::Acquire)
     }
 }
 
@@ -694,9 +701,9 @@ impl Drop for ReleaseOnPanic<'_> {
     }
 }
 
-/// The first worker's hold on [`Written`], and the count it last told: when it goes (the worker
-/// is done, or unwinds from a panic), nobody waits any more.
-struct WrittenMark<'a>(&'a Written, u64);
+/// The first worker's hold on [`Written`]: when it goes (the worker is done, or unwinds from a
+/// panic), nobody waits any more.
+struct WrittenMark<'a>(&'a Written);
 
 impl Drop for WrittenMark<'_> {
     fn drop(&mut self) {
@@ -759,10 +766,10 @@ impl<R> MergeHere<'_, '_, R> {
         self.merger.strays
     }
 
-    /// Tells the other threads when more sweeps are written.
+    /// Tells the other threads when more sweeps are written (only this worker counts them up;
+    /// a sender that panicked may have set the end, which stays).
     fn tell(&mut self) {
-        if self.merger.next > self.written.1 {
-            self.written.1 = self.merger.next;
+        if self.merger.next > self.written.0.sweeps.load(Ordering::Relaxed) {
             self.written.0.set(self.merger.next);
         }
     }
@@ -871,23 +878,10 @@ fn worker<'m, R: Send>(
     loop {
         let msg = match rx.try_recv() {
             Ok(msg) => msg,
-            Err(mpsc::TryRecvError::Empty) => {
-                out.between();
-                let next = match out.poll_every() {
-                    None => rx.recv().ok(),
-                    Some(every) => loop {
-                        match rx.recv_timeout(every) {
-                            Ok(msg) => break Some(msg),
-                            Err(mpsc::RecvTimeoutError::Timeout) => out.between(),
-                            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
-                        }
-                    },
-                };
-                match next {
-                    Some(msg) => msg,
-                    None => return,
-                }
-            }
+            Err(mpsc::TryRecvError::Empty) => match wait_for_message(&rx, out) {
+                Some(msg) => msg,
+                None => return,
+            },
             Err(mpsc::TryRecvError::Disconnected) => return,
         };
         let part = match msg {
@@ -934,6 +928,25 @@ fn worker<'m, R: Send>(
             return;
         }
         out.between();
+    }
+}
+
+/// A worker's next message once its queue is empty (`None`: the reader is gone), with
+/// [`Deliver::between`] called before it waits and as often as the sink asks while it does.
+fn wait_for_message<'m, R>(
+    rx: &mpsc::Receiver<ToWorker<'m>>,
+    out: &mut dyn Deliver<R>,
+) -> Option<ToWorker<'m>> {
+    out.between();
+    let Some(every) = out.poll_every() else {
+        return rx.recv().ok();
+    };
+    loop {
+        match rx.recv_timeout(every) {
+            Ok(msg) => return Some(msg),
+            Err(mpsc::RecvTimeoutError::Timeout) => out.between(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
     }
 }
 
@@ -1186,12 +1199,7 @@ fn parallel<R: Send>(
             if here.is_none() {
                 here = Some((rx, back, p));
             } else {
-                let mut out = ToMerge {
-                    tx: merge_tx.clone(),
-                    ahead: Ahead::default(),
-                    written,
-                    _release: ReleaseOnPanic(written),
-                };
+                let mut out = ToMerge::new(merge_tx.clone(), written);
                 let keys = keylog.clone();
                 s.spawn(move || worker(rx, &mut out, back, p, keys, render));
             }
@@ -1203,9 +1211,8 @@ fn parallel<R: Send>(
         let reader_merge = merge_tx.clone();
         let (pages_tx, pages_rx) = mpsc::channel::<(usize, usize)>();
         let reader = s.spawn(move || {
-            let _release = ReleaseOnPanic(written);
             let keylog = reader_keylog;
-            let merge_tx = reader_merge;
+            let mut to_merge = ToMerge::new(reader_merge, written);
             let handoff = PageHandoff {
                 to: pages_tx,
                 unreleased,
@@ -1235,7 +1242,6 @@ fn parallel<R: Send>(
             };
             let base = map.as_ptr() as usize;
             let mut epoch = 0u64;
-            let mut ahead = Ahead::default();
             let mut at = 0usize;
             let summary = capture::read_mapped(path, map, &in_use, &hand_back, |frame| {
                 at = (frame.data.as_ptr() as usize).wrapping_sub(base);
@@ -1264,14 +1270,11 @@ fn parallel<R: Send>(
                 if clock.due(frame.time) {
                     let now = frame.time;
                     dispatch.send_all(at, || ToWorker::Sweep(epoch, now));
-                    let batch = prechecked(own.sweep(now), &empty, render);
-                    let items = batch.len();
-                    let _ = merge_tx.send(FromWorker {
+                    to_merge.deliver(FromWorker {
                         epoch,
-                        batch,
+                        batch: prechecked(own.sweep(now), &empty, render),
                         strays: Strays::default(),
                     });
-                    ahead.sent(epoch, items, written);
                     own.release_slots(&mut numbering, READER);
                     // Slots the workers emptied at earlier sweeps.
                     while let Ok((owner, freed)) = freed_rx.try_recv() {
@@ -1281,7 +1284,7 @@ fn parallel<R: Send>(
                 }
             });
             dispatch.send_all(at, || ToWorker::End(epoch));
-            let _ = merge_tx.send(FromWorker {
+            to_merge.deliver(FromWorker {
                 epoch,
                 batch: prechecked_last(own.finish(), render),
                 strays: own.strays,
@@ -1302,7 +1305,7 @@ fn parallel<R: Send>(
                 ranges: pages_rx,
                 unreleased,
             },
-            written: WrittenMark(written, 0),
+            written: WrittenMark(written),
         };
         if let Some((rx, back, p)) = here {
             worker(rx, &mut merge, back, p, keylog, render);
@@ -1570,7 +1573,7 @@ mod tests {
         // A first worker that stopped releases the reader.
         let mut many = Ahead::default();
         let stopped = Written::default();
-        drop(WrittenMark(&stopped, 0));
+        drop(WrittenMark(&stopped));
         for epoch in 0..10 {
             many.sent(epoch, AHEAD_ITEMS, &stopped);
         }
@@ -1660,6 +1663,51 @@ mod tests {
                 parallel(path, &map, jobs, &mut *choose, None, &render, &mut emit).is_ok()
             }));
             assert!(run.is_err(), "{owner}: the panic did not end the run");
+        }
+    }
+
+    /// A worker that dies while the reader waits for a sweep that needs its part: the reader is
+    /// released and the run ends with the panic, instead of every thread waiting for ever.
+    /// The reader owns nine new connections in ten and the second worker the tenth, whose
+    /// render is slow, so the reader is soon more than `AHEAD_ITEMS` ahead of what is written
+    /// and waits; the second worker then panics.
+    #[test]
+    fn a_worker_dying_while_the_reader_waits_ends_the_run() {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let map = capture::test_map(&refused_connections(30_000, 1_000));
+            let mut turn = 0u32;
+            let mut tenth_to_worker = move |_: &mut dyn Iterator<Item = usize>| {
+                turn += 1;
+                if turn % 10 == 1 { 1 } else { READER }
+            };
+            let render = |_: Timeline, c: ConnReport| {
+                // Streams 0, 10, 20, ...: the second worker's.
+                if c.stream.is_multiple_of(10) {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    assert!(c.stream < 3_000, "the second worker fails");
+                }
+                c.stream
+            };
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let path = Path::new("refused.pcap");
+                let mut emit = |_: Vec<Item<u64>>| {};
+                parallel(
+                    path,
+                    &map,
+                    3,
+                    &mut tenth_to_worker,
+                    None,
+                    &render,
+                    &mut emit,
+                )
+                .is_ok()
+            }));
+            let _ = done.send(run.is_err());
+        });
+        match finished.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(panicked) => assert!(panicked, "the run ended without the worker's panic"),
+            Err(_) => panic!("the run did not end within 30 s of the worker's panic"),
         }
     }
 

@@ -444,7 +444,7 @@ pub struct Timeline {
 }
 
 /// Room for a typical TLS connection's events (15-30) in a new list.
-const EVENT_LIST_CAPACITY: usize = 24;
+pub(crate) const EVENT_LIST_CAPACITY: usize = 24;
 /// Lists kept for reuse per thread, and the largest kept (lists that grew for a long
 /// connection go back to the allocator).
 const EVENT_LISTS_KEPT: usize = 1024;
