@@ -918,11 +918,15 @@ fn worker<'m, R: Send>(
                     strays: Strays::default(),
                 }
             }
-            ToWorker::End(epoch) => FromWorker {
-                epoch,
-                batch: prechecked_last(conns.finish(), render),
-                strays: conns.strays,
-            },
+            ToWorker::End(epoch) => {
+                // Finalised first: the strays are complete only then (see `Connections`).
+                let batch = prechecked_last(conns.finish(), render);
+                FromWorker {
+                    epoch,
+                    batch,
+                    strays: conns.strays,
+                }
+            }
         };
         if !out.deliver(part) {
             return;
@@ -1284,9 +1288,11 @@ fn parallel<R: Send>(
                 }
             });
             dispatch.send_all(at, || ToWorker::End(epoch));
+            // Finalised first: the strays are complete only then (see `Connections`).
+            let batch = prechecked_last(own.finish(), render);
             to_merge.deliver(FromWorker {
                 epoch,
-                batch: prechecked_last(own.finish(), render),
+                batch,
                 strays: own.strays,
             });
             summary.map(|summary| (summary, stats, numbering.streams()))
