@@ -26,7 +26,7 @@ use crate::capture::link::{TcpBody, TcpFlags, TcpSegment};
 /// Packets an attempt holds: a SYN and its answer (a RST, or a SYN/ACK and the ACK that
 /// completes the handshake), or a SYN sent again twice. The next one, a FIN, or any payload
 /// makes it a full connection.
-pub(super) const HELD_PACKETS: usize = 3;
+const HELD_PACKETS: usize = 3;
 
 /// What `Conn::packet` reads of a segment without payload, and where it was.
 #[derive(Clone, Copy, Debug, Default)]
