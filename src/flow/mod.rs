@@ -1226,10 +1226,11 @@ const SPARE_HELD: usize = 1024;
 
 /// Live connections from which a new one is held until it carries a byte (see [`attempt`]).
 /// Holding is exact at any number, but below this it saves little memory (the 1 GiB benchmark
-/// has ~4,200 live, ~10 MiB of state) and costs a usual capture time: a first version that held
-/// every connection took 1.044 of the time on that benchmark (32 rounds, pinned `--jobs 1`,
-/// 2 MiB folios), +2.1% instructions. Above it are floods and scans: 1 M unanswered SYNs took
-/// 2.9 GB before, 0.55 GB now.
+/// has ~4,200 live, ~10 MiB of state) and costs a usual capture time: holding every connection
+/// took 1.025 of the time on that benchmark (20 rounds, pinned `--jobs 1`, 2 MiB folios; a first
+/// version 1.044, +2.1% instructions). That is what a capture with more live connections than
+/// this pays when they all carry bytes (a busy proxy's). Above it are floods and scans: 1 M
+/// unanswered SYNs took 2.9 GB before, 0.57 GB now.
 const HOLD_FROM: usize = 16_384;
 
 impl Default for Connections {
