@@ -1128,6 +1128,7 @@ impl Live {
         seg: &TcpBody<'_>,
         at: At,
         spares: &mut Spares,
+        holding: &mut Holding,
         strays: &mut Strays,
     ) -> bool {
         // Every packet is the connection's last (a full one sets its own alike).
@@ -1144,6 +1145,7 @@ impl Live {
                     self.closed |= seg.flags.rst();
                     return true;
                 }
+                holding.turned_full += 1;
                 made_full(held, side, seg, at, spares, strays)
             }
         };
@@ -1182,9 +1184,8 @@ pub struct Connections {
     freed: Vec<(u32, u64)>,
     /// Live connections (the `Some` in `live`).
     live_count: usize,
-    /// Hold a new connection's packets without payload (see [`attempt`]) once this many are
-    /// live: [`HOLD_FROM`], or 0 in tests.
-    hold_from: usize,
+    /// When a new connection is held (see [`attempt`]).
+    holding: Holding,
     /// Replaced by a new connection on the same 4-tuple; finalised at the next sweep. (Boxes
     /// moved out of `live`: a `Conn` is large, moving the box is not.)
     replaced: Vec<State>,
@@ -1228,10 +1229,62 @@ const SPARE_HELD: usize = 1024;
 /// Holding is exact at any number, but below this it saves little memory (the 1 GiB benchmark
 /// has ~4,200 live, ~10 MiB of state) and costs a usual capture time: holding every connection
 /// took 1.025 of the time on that benchmark (20 rounds, pinned `--jobs 1`, 2 MiB folios; a first
-/// version 1.044, +2.1% instructions). That is what a capture with more live connections than
-/// this pays when they all carry bytes (a busy proxy's). Above it are floods and scans: 1 M
-/// unanswered SYNs took 2.9 GB before, 0.57 GB now.
+/// version 1.044, +2.1% instructions). A capture with more live connections than this that all
+/// carry bytes (a busy proxy's) would pay that, but holding pauses there (see [`Holding`]).
+/// Above it are floods and scans: 1 M unanswered SYNs took 2.9 GB before, 0.57 GB now.
 const HOLD_FROM: usize = 16_384;
+
+/// New connections held since the last sweep from which holding may be found wasted.
+const HOLD_SAMPLE: u32 = 64;
+
+/// Sweeps (seconds of capture time) without holding once it was found wasted, before it is
+/// tried again.
+const HOLD_PAUSE_SWEEPS: u32 = 16;
+
+/// When a new connection is held (see [`attempt`]): from many live connections on, unless
+/// what was held lately turned full anyway. A busy capture whose connections all carry bytes
+/// gains no memory by holding and pays for it (see [`HOLD_FROM`]); in a flood or a scan almost
+/// nothing held turns full. Either way the output is the same.
+#[derive(Debug)]
+struct Holding {
+    /// Live connections from which new ones are held: [`HOLD_FROM`], or 0 in tests.
+    from: usize,
+    /// Connections held since the last sweep.
+    made: u32,
+    /// Held connections made full by a packet since the last sweep.
+    turned_full: u32,
+    /// Sweeps left without holding.
+    paused: u32,
+}
+
+impl Holding {
+    fn new(from: usize) -> Holding {
+        Holding {
+            from,
+            made: 0,
+            turned_full: 0,
+            paused: 0,
+        }
+    }
+
+    fn wanted(&self, live: usize) -> bool {
+        self.paused == 0 && live >= self.from
+    }
+
+    /// At a sweep: holding pauses for [`HOLD_PAUSE_SWEEPS`] when, of at least [`HOLD_SAMPLE`]
+    /// connections held since the last sweep, as many as three in four turned full.
+    fn sweep(&mut self) {
+        if self.paused > 0 {
+            self.paused -= 1;
+        } else if self.made >= HOLD_SAMPLE
+            && u64::from(self.turned_full) * 4 >= u64::from(self.made) * 3
+        {
+            self.paused = HOLD_PAUSE_SWEEPS;
+        }
+        self.made = 0;
+        self.turned_full = 0;
+    }
+}
 
 impl Default for Connections {
     fn default() -> Self {
@@ -1239,7 +1292,7 @@ impl Default for Connections {
             live: Vec::new(),
             freed: Vec::new(),
             live_count: 0,
-            hold_from: HOLD_FROM,
+            holding: Holding::new(HOLD_FROM),
             replaced: Vec::new(),
             spares: Spares::default(),
             strays: Strays::default(),
@@ -1272,13 +1325,16 @@ impl Connections {
                 // Slots are handed out in order: this grows the table by one.
                 self.live.resize_with(slot + 1, || None);
             }
-            let held = if self.live_count >= self.hold_from {
+            let held = if self.holding.wanted(self.live_count) {
                 Attempt::start(id.stream, seg, at)
             } else {
                 None
             };
             let state = match held {
-                Some(held) => State::Held(self.spares.held(held)),
+                Some(held) => {
+                    self.holding.made += 1;
+                    State::Held(self.spares.held(held))
+                }
                 None => State::Full(self.spares.full(id.stream, seg, at)),
             };
             // A connection still in the slot is the 4-tuple's previous one (port reuse): the
@@ -1305,7 +1361,8 @@ impl Connections {
             // The slot may hold another 4-tuple's connection by now.
             Some(Some(l)) if l.state.stream() == id.stream => {
                 let side = usize::from(id.side);
-                if !l.packet(side, seg, at, &mut self.spares, &mut self.strays) {
+                let (spares, holding) = (&mut self.spares, &mut self.holding);
+                if !l.packet(side, seg, at, spares, holding, &mut self.strays) {
                     self.strays.copies += 1;
                 }
             }
@@ -1330,6 +1387,7 @@ impl Connections {
     /// [`LINGER_SECS`], or silent for [`IDLE_EXPIRY_SECS`]) and those replaced since the last
     /// sweep, in stream order.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<Timeline> {
+        self.holding.sweep();
         let mut done = std::mem::take(&mut self.replaced);
         for (slot, cell) in (0u32..).zip(self.live.iter_mut()) {
             let expired = cell.as_ref().is_some_and(|l| {
@@ -1988,7 +2046,7 @@ mod tests {
         packets: &[(TcpSegment<'static>, i64)],
     ) -> (Vec<Vec<Timeline>>, Strays, u64) {
         let mut t = FlowTable::default();
-        t.conns.hold_from = hold_from;
+        t.conns.holding.from = hold_from;
         let mut batches: Vec<Vec<Timeline>> = Vec::new();
         for (n, (p, micros)) in (1..).zip(packets) {
             let mut f = frame(n, 0);
@@ -2259,6 +2317,24 @@ mod tests {
         }
     }
 
+    /// `s` at `secs`, numbered by `n` and tracked by `c`; the slot it went to.
+    fn send_to(c: &mut Connections, n: &mut Numbering, s: &TcpSegment<'_>, secs: i64) -> usize {
+        let id = n.assign(s);
+        c.packet(s, At::from(&frame(1, secs)), id);
+        id.slot as usize
+    }
+
+    /// Whether the connection in `slot` is held (see `attempt`).
+    fn is_held(c: &Connections, slot: usize) -> bool {
+        matches!(
+            c.live.get(slot),
+            Some(Some(Live {
+                state: State::Held(_),
+                ..
+            }))
+        )
+    }
+
     /// From `HOLD_FROM` live connections on, a new one is held until a packet carries a byte
     /// (or is a FIN, or one more than it holds); below, every connection is full from its
     /// first packet.
@@ -2266,34 +2342,22 @@ mod tests {
     fn connections_are_held_from_many_live_until_they_carry_a_byte() {
         let mut c = Connections::default();
         let mut n = Numbering::default();
-        let mut send = |c: &mut Connections, s: &TcpSegment<'_>, secs: i64| {
-            let id = n.assign(s);
-            c.packet(s, At::from(&frame(1, secs)), id);
-            id.slot as usize
-        };
-        let held = |c: &Connections, slot: usize| {
-            matches!(
-                c.live.get(slot),
-                Some(Some(Live {
-                    state: State::Held(_),
-                    ..
-                }))
-            )
-        };
+        let mut send =
+            |c: &mut Connections, s: &TcpSegment<'_>, secs: i64| send_to(c, &mut n, s, secs);
         let client =
             |i: usize| format!("10.1.{}.{}:{}", i / 250 % 250, i % 250, 40_000 + i / 62_500);
         for i in 0..HOLD_FROM {
             let slot = send(&mut c, &seg(&client(i), S, 1, SYN, b""), 0);
-            assert!(!held(&c, slot), "{i}");
+            assert!(!is_held(&c, slot), "{i}");
         }
         let more = client(HOLD_FROM);
         let slot = send(&mut c, &seg(&more, S, 1, SYN, b""), 0);
-        assert!(held(&c, slot));
+        assert!(is_held(&c, slot));
         send(&mut c, &seg(S, &more, 9, SYNACK, b""), 0);
         send(&mut c, &seg(&more, S, 2, ACK, b""), 0);
-        assert!(held(&c, slot));
+        assert!(is_held(&c, slot));
         send(&mut c, &seg(&more, S, 2, ACK, b"x"), 0);
-        assert!(!held(&c, slot));
+        assert!(!is_held(&c, slot));
         assert_eq!(c.live_count, HOLD_FROM + 1);
         // A sweep that finalises none (none closed, none silent an hour) changes no count.
         assert!(c.sweep(Timestamp(10_000_000_000)).is_empty());
@@ -2306,9 +2370,48 @@ mod tests {
         assert_eq!(c.sweep(Timestamp(16_000_000_000)).len(), 2);
         assert_eq!(c.live_count, HOLD_FROM - 1);
         let slot = send(&mut c, &seg(&client(HOLD_FROM + 1), S, 1, SYN, b""), 16);
-        assert!(!held(&c, slot));
+        assert!(!is_held(&c, slot));
         assert_eq!(c.finish().len(), HOLD_FROM);
         assert_eq!(c.live_count, 0);
+    }
+
+    /// Holding pauses for `HOLD_PAUSE_SWEEPS` sweeps when what was held in the last second
+    /// turned full (connections that carry bytes: holding gains nothing there), and goes on
+    /// when it stays held (a flood).
+    #[test]
+    fn holding_pauses_while_what_is_held_turns_full() {
+        let mut c = Connections::default();
+        c.holding.from = 0;
+        let mut n = Numbering::default();
+        let mut send =
+            |c: &mut Connections, s: &TcpSegment<'_>, secs: i64| send_to(c, &mut n, s, secs);
+        let client = |i: u32| format!("10.2.{}.{}:40000", i / 250, i % 250);
+        let count = HOLD_SAMPLE;
+        // A flood: every SYN stays held, and holding goes on after the sweep.
+        for i in 0..count {
+            let slot = send(&mut c, &seg(&client(i), S, 1, SYN, b""), 0);
+            assert!(is_held(&c, slot));
+        }
+        assert!(c.sweep(Timestamp(1_000_000_000)).is_empty());
+        assert_eq!(c.holding.paused, 0);
+        // Connections that carry bytes: held, then full at their first byte; the sweep pauses.
+        for i in count..2 * count {
+            let slot = send(&mut c, &seg(&client(i), S, 1, SYN, b""), 1);
+            assert!(is_held(&c, slot));
+            send(&mut c, &seg(&client(i), S, 2, ACK, b"GET"), 1);
+            assert!(!is_held(&c, slot));
+        }
+        assert!(c.sweep(Timestamp(2_000_000_000)).is_empty());
+        assert_eq!(c.holding.paused, HOLD_PAUSE_SWEEPS);
+        let slot = send(&mut c, &seg(&client(2 * count), S, 1, SYN, b""), 2);
+        assert!(!is_held(&c, slot));
+        // Tried again after the pause.
+        for secs in 3..3 + i64::from(HOLD_PAUSE_SWEEPS) {
+            c.sweep(Timestamp(secs * 1_000_000_000));
+        }
+        assert_eq!(c.holding.paused, 0);
+        let slot = send(&mut c, &seg(&client(2 * count + 1), S, 1, SYN, b""), 20);
+        assert!(is_held(&c, slot));
     }
 
     /// A FIN sent again is a retransmission, as Wireshark marks it: a bare one (with RST too)
