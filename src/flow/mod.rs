@@ -1145,7 +1145,7 @@ impl Live {
                     self.closed |= seg.flags.rst();
                     return true;
                 }
-                holding.turned_full += 1;
+                holding.turned_full = holding.turned_full.saturating_add(1);
                 made_full(held, side, seg, at, spares, strays)
             }
         };
@@ -1332,7 +1332,7 @@ impl Connections {
             };
             let state = match held {
                 Some(held) => {
-                    self.holding.made += 1;
+                    self.holding.made = self.holding.made.saturating_add(1);
                     State::Held(self.spares.held(held))
                 }
                 None => State::Full(self.spares.full(id.stream, seg, at)),
