@@ -18,6 +18,8 @@ An unanswered SYN is an open connection, kept for an hour of capture time: on
 `make-scan-pcap.py --unanswered 1000000 50000` (56 MB) it peaked at 2.94 GB until the
 twenty-ninth stop held such connections as their packets' headers (0.53-0.57 GB).
 
+The tests build the same records, byte for byte, with `tlsdiag::capture::synthetic`.
+
 Hand-built on purpose: no real stack refuses 50,000 connections a second on loopback in a way
 tcpdump keeps up with, and the content of each connection does not matter here, only how many
 are held at once.

@@ -1505,33 +1505,27 @@ mod tests {
     /// `n` connections, `per_sec` opening each second: a SYN, and the server's RST a
     /// millisecond later.
     fn refused_connections(n: u32, per_sec: u32) -> Vec<u8> {
-        let mut out = Vec::new();
-        // The version (2, 4) is two u16s: one little-endian word 0x0004_0002.
-        for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
-        let mut record = |usec: u64, from: ([u8; 4], u16), to: ([u8; 4], u16), flags: u8| {
-            let mut p = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
-            p.extend_from_slice(&from.0);
-            p.extend_from_slice(&to.0);
-            p.extend_from_slice(&from.1.to_be_bytes());
-            p.extend_from_slice(&to.1.to_be_bytes());
-            p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-            let secs = 1_700_000_000 + usec / 1_000_000;
-            for word in [secs as u32, (usec % 1_000_000) as u32, 40, 40] {
-                out.extend_from_slice(&word.to_le_bytes());
-            }
-            out.extend_from_slice(&p);
-        };
+        use capture::synthetic::{Packet, raw_ipv4_pcap};
         let server = ([10, 255, 0, 1], 443);
-        for i in 0..n {
+        raw_ipv4_pcap((0..n).flat_map(|i| {
             let [_, _, hi, lo] = (i / 200).to_be_bytes();
             let client = ([10, hi, lo, (i % 200) as u8 + 1], 40_000 + (i % 200) as u16);
             let usec = u64::from(i) * 1_000_000 / u64::from(per_sec);
-            record(usec, client, server, 0x02);
-            record(usec + 1_000, server, client, 0x14);
-        }
-        out
+            [
+                Packet {
+                    usec,
+                    from: client,
+                    to: server,
+                    flags: 0x02,
+                },
+                Packet {
+                    usec: usec + 1_000,
+                    from: server,
+                    to: client,
+                    flags: 0x14,
+                },
+            ]
+        }))
     }
 
     /// The reader waits only when more than `AHEAD_ITEMS` are outstanding and the oldest of them

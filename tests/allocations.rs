@@ -211,28 +211,21 @@ fn allocations_per_connection_are_bounded() {
 /// kept inline), plus less than one of slack.
 const PER_CONNECTION: f64 = 10.5;
 
-/// A flood of `n` unanswered SYNs, 50,000 a second, each from its own client: a classic pcap
-/// with the raw IPv4 link type (hand-built: what matters is how many connections are open at
-/// once, not what they carry).
+/// A flood of `n` unanswered SYNs, 50,000 a second, each from its own client (hand-built, see
+/// `tlsdiag::capture::synthetic`: what matters is how many connections are open at once).
 fn syn_flood(n: u32) -> tempfile::NamedTempFile {
-    let mut out = Vec::new();
-    // The version (2, 4) is two u16s: one little-endian word 0x0004_0002.
-    for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
-    for i in 0..n {
-        let usec = u64::from(i) * 20;
-        let secs = 1_700_000_000 + usec / 1_000_000;
-        for word in [secs as u32, (usec % 1_000_000) as u32, 40, 40] {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
+    use tlsdiag::capture::synthetic::{Packet, raw_ipv4_pcap};
+    let bytes = raw_ipv4_pcap((0..n).map(|i| {
         let [_, a, b, c] = i.to_be_bytes();
-        out.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, a, b, c]);
-        out.extend_from_slice(&[10, 255, 0, 1, 0x9c, 0x40, 1, 0xbb]);
-        out.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
-    }
+        Packet {
+            usec: u64::from(i) * 20,
+            from: ([10, a, b, c], 40_000),
+            to: ([10, 255, 0, 1], 443),
+            flags: 0x02,
+        }
+    }));
     let mut f = tempfile::NamedTempFile::new().expect("temp file");
-    f.write_all(&out).expect("write");
+    f.write_all(&bytes).expect("write");
     f
 }
 

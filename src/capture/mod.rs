@@ -11,6 +11,8 @@
 //! is not a capture at all is a [`CaptureError`] naming the path and byte offset.
 
 pub mod link;
+#[doc(hidden)]
+pub mod synthetic;
 
 use std::fmt;
 use std::fs::File;
