@@ -1419,6 +1419,21 @@ pub fn analyze_collect_with(path: &Path, opts: &Options) -> FileReport {
     }
 }
 
+/// The pcap and pcapng files under fixtures/ (for tests that run them all).
+#[cfg(test)]
+pub(crate) fn fixture_captures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    assert!(files.len() >= 50, "captures under {}", root.display());
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1501,33 +1516,6 @@ mod tests {
         assert!(mixed >= 10, "{mixed} captures with 3+ connections");
     }
 
-    /// A raw-IP capture (hand-built: the number of connections matters, not their content) of
-    /// `n` connections, `per_sec` opening each second: a SYN, and the server's RST a
-    /// millisecond later.
-    fn refused_connections(n: u32, per_sec: u32) -> Vec<u8> {
-        use capture::synthetic::{Packet, raw_ipv4_pcap};
-        let server = ([10, 255, 0, 1], 443);
-        raw_ipv4_pcap((0..n).flat_map(|i| {
-            let [_, _, hi, lo] = (i / 200).to_be_bytes();
-            let client = ([10, hi, lo, (i % 200) as u8 + 1], 40_000 + (i % 200) as u16);
-            let usec = u64::from(i) * 1_000_000 / u64::from(per_sec);
-            [
-                Packet {
-                    usec,
-                    from: client,
-                    to: server,
-                    flags: 0x02,
-                },
-                Packet {
-                    usec: usec + 1_000,
-                    from: server,
-                    to: client,
-                    flags: 0x14,
-                },
-            ]
-        }))
-    }
-
     /// The reader waits only when more than `AHEAD_ITEMS` are outstanding and the oldest of them
     /// is two sweeps or more behind; it goes on once that sweep is written.
     #[test]
@@ -1583,7 +1571,10 @@ mod tests {
     /// 8,000 refused connections, 100 a second, mapped; and their number.
     fn refused_map() -> (memmap2::Mmap, usize) {
         const N: u32 = 8_000;
-        (capture::test_map(&refused_connections(N, 100)), N as usize)
+        (
+            capture::test_map(&capture::synthetic::refused_connections(N, 100)),
+            N as usize,
+        )
     }
 
     /// With `--jobs`, the first worker merges and writes: while the output is not taken (a
@@ -1675,7 +1666,7 @@ mod tests {
     fn a_worker_dying_while_the_reader_waits_ends_the_run() {
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || {
-            let map = capture::test_map(&refused_connections(30_000, 1_000));
+            let map = capture::test_map(&capture::synthetic::refused_connections(30_000, 1_000));
             let mut turn = 0u32;
             let mut tenth_to_worker = move |_: &mut dyn Iterator<Item = usize>| {
                 turn += 1;
@@ -1741,20 +1732,6 @@ mod tests {
             map.iter().all(|&b| b == 7),
             "released pages read back the same"
         );
-    }
-
-    /// The pcap and pcapng files under fixtures/.
-    fn fixture_captures() -> Vec<PathBuf> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
-            .sort_by_file_name()
-            .into_iter()
-            .flatten()
-            .map(|e| e.into_path())
-            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-            .collect();
-        assert!(files.len() >= 50, "captures under {}", root.display());
-        files
     }
 
     /// The last sweep checked half on a helper thread gives the items of one thread, in the

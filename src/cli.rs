@@ -12,11 +12,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analyze::{Options, analyze_collect_with, analyze_rendered};
+use crate::analyze::{Options, analyze_rendered};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
-use crate::report::{FileReport, json, jsonl, markdown, table};
+use crate::report::{FileReport, document, jsonl, markdown, table};
 
 /// Output buffer: large writes keep the system-call count low on big reports.
 const OUT_BUF: usize = 256 * 1024;
@@ -368,11 +368,6 @@ fn analyze(
     let mut out = io::BufWriter::with_capacity(OUT_BUF, io::stdout().lock());
     let mut failed = false;
     let mut worst: Option<Severity> = None;
-    let collect = |path: &PathBuf| {
-        let mut r = analyze_collect_with(path, opts);
-        filter.file(&mut r);
-        r
-    };
     match format {
         Format::Human => {
             for (i, path) in files.iter().enumerate() {
@@ -400,14 +395,41 @@ fn analyze(
             }
         }
         Format::Json => {
-            let reports: Vec<_> = files.iter().map(collect).collect();
-            failed = reports.iter().any(|r| r.error.is_some());
-            worst = reports
-                .iter()
-                .flat_map(|r| r.connections.iter().filter_map(|c| c.worst()))
-                .max();
-            serde_json::to_writer_pretty(&mut out, &json::document(&reports))?;
-            writeln!(out)?;
+            // Each file's connections go to a spool as they are finalised, and come out in
+            // stream order after the file's counters (see report::document).
+            let mut doc = document::DocumentWriter::begin(&mut out)?;
+            let mut spool = document::Spool::default();
+            for path in files {
+                let (res, write_err) =
+                    write_kept(path, opts, filter, &mut worst, &mut |c| spool.push(c));
+                if let Some(e) = spool.take_file_error() {
+                    eprintln!(
+                        "tlsdiag: no temporary file for the JSON document ({e}); its connections are kept in memory"
+                    );
+                }
+                if let Some(e) = write_err {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "spooling the JSON report of {} (in {})",
+                        path.display(),
+                        std::env::temp_dir().display()
+                    )));
+                }
+                let r = match res {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // As before: a file that cannot be read lists no connections.
+                        spool.discard()?;
+                        FileReport {
+                            path: path.display().to_string(),
+                            error: Some(e.to_string()),
+                            ..FileReport::default()
+                        }
+                    }
+                };
+                failed |= r.error.is_some();
+                doc.file(&r, &mut spool)?;
+            }
+            doc.finish()?;
         }
         Format::Jsonl => {
             // Lines are written here, straight into one buffer that goes to stdout whenever it
@@ -416,28 +438,19 @@ fn analyze(
             let mut buf: Vec<u8> = Vec::with_capacity(OUT_BUF + 4096);
             for path in files {
                 let p = jsonl::PathJson::new(&path.display().to_string());
-                let mut write_err: Option<io::Error> = None;
-                let res = analyze_rendered(path, opts, &|_, c| filter.conn(c), &mut |c| {
-                    let Some(c) = c else { return };
-                    if write_err.is_some() {
-                        return;
-                    }
-                    worst = worst.max(c.worst());
+                let (res, write_err) = write_kept(path, opts, filter, &mut worst, &mut |c| {
                     let start = buf.len();
-                    match jsonl::write_conn(&mut buf, &c, Some(&p)) {
-                        Ok(()) => buf.push(b'\n'),
-                        Err(e) => {
-                            buf.truncate(start);
-                            write_err = Some(e.into());
-                            return;
-                        }
+                    if let Err(e) = jsonl::write_conn(&mut buf, c, Some(&p)) {
+                        buf.truncate(start);
+                        return Err(e.into());
                     }
+                    buf.push(b'\n');
                     if buf.len() >= OUT_BUF {
-                        if let Err(e) = out.write_all(&buf) {
-                            write_err = Some(e);
-                        }
+                        let written = out.write_all(&buf);
                         buf.clear();
+                        written?;
                     }
+                    Ok(())
                 });
                 out.write_all(&buf)?;
                 buf.clear();
@@ -460,6 +473,34 @@ fn analyze(
     } else {
         0
     }))
+}
+
+/// Analyses `path` and hands each connection the filter keeps to `write` (on this thread, in
+/// the order of [`analyze_rendered`]), raising `worst` to its worst finding. After `write`'s
+/// first error the remaining connections are skipped; that error comes back beside the
+/// analysis' result.
+fn write_kept(
+    path: &Path,
+    opts: &Options,
+    filter: &Filter,
+    worst: &mut Option<Severity>,
+    write: &mut dyn FnMut(&crate::report::ConnReport) -> io::Result<()>,
+) -> (
+    Result<FileReport, crate::capture::CaptureError>,
+    Option<io::Error>,
+) {
+    let mut write_err: Option<io::Error> = None;
+    let res = analyze_rendered(path, opts, &|_, c| filter.conn(c), &mut |c| {
+        let Some(c) = c else { return };
+        if write_err.is_some() {
+            return;
+        }
+        *worst = (*worst).max(c.worst());
+        if let Err(e) = write(&c) {
+            write_err = Some(e);
+        }
+    });
+    (res, write_err)
 }
 
 /// How a batch (`scan`, `merge`) is reported.

@@ -38,3 +38,29 @@ pub fn raw_ipv4_pcap(packets: impl IntoIterator<Item = Packet>) -> Vec<u8> {
     }
     out
 }
+
+/// `n` connections refused, `per_sec` opening each second: a SYN, and the server's RST a
+/// millisecond later. Clients are `10.x.y.z`, 200 to an address, ports 40,000 on (the layout of
+/// `scripts/make-scan-pcap.py`); the server `10.255.0.1:443`.
+pub fn refused_connections(n: u32, per_sec: u32) -> Vec<u8> {
+    let server = ([10, 255, 0, 1], 443);
+    raw_ipv4_pcap((0..n).flat_map(|i| {
+        let [_, _, hi, lo] = (i / 200).to_be_bytes();
+        let client = ([10, hi, lo, (i % 200) as u8 + 1], 40_000 + (i % 200) as u16);
+        let usec = u64::from(i) * 1_000_000 / u64::from(per_sec.max(1));
+        [
+            Packet {
+                usec,
+                from: client,
+                to: server,
+                flags: 0x02,
+            },
+            Packet {
+                usec: usec + 1_000,
+                from: server,
+                to: client,
+                flags: 0x14,
+            },
+        ]
+    }))
+}

@@ -3,6 +3,7 @@
 //! documented in `docs/json.md`), [`jsonl`] (JSON Lines: the same bytes serde writes for the
 //! wire types, written directly for speed).
 
+pub mod document;
 pub mod json;
 pub mod jsonl;
 pub mod markdown;
