@@ -8,6 +8,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,8 +16,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::analyze::{Options, analyze_rendered};
 use crate::filter::{Filter, HostMatch, SniPattern, parse_rule};
 use crate::merge::merge;
+use crate::report::document::{self, Spool};
 use crate::report::summary::{self, FileDigest, ShardInfo, Skip, Summary, render_human, summarize};
-use crate::report::{FileReport, document, jsonl, markdown, table};
+use crate::report::{FileReport, jsonl, markdown, table};
 
 /// Output buffer: large writes keep the system-call count low on big reports.
 const OUT_BUF: usize = 256 * 1024;
@@ -313,7 +315,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs: jobs.map_or(0, usize::from),
                 shard,
                 filter: filter.build(),
-                keep_json: format == BatchFormat::Json,
                 progress: !quiet && io::stderr().is_terminal(),
             };
             let batch = Batch {
@@ -348,7 +349,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 s.exit_status = 2;
             }
             let mut out = Output::open(output.as_deref())?;
-            batch.write(&mut out, &s, &m.digests, &m.files, &m.skipped)?;
+            batch.write(
+                &mut out,
+                &s,
+                &m.digests,
+                Files::Values(&m.files),
+                &m.skipped,
+            )?;
             out.finish()?;
             Ok(ExitCode::from(s.exit_status))
         }
@@ -519,35 +526,51 @@ impl Batch {
             count: s.count,
         });
         let mut digests: Vec<FileDigest> = Vec::new();
-        let mut files_json = Vec::new();
         let mut skipped: Vec<Skip> = Vec::new();
         let stream = self.format == BatchFormat::Jsonl;
-        scan::run(&items, opts, &mut |done| -> anyhow::Result<()> {
-            match done {
-                Done::File { json, mut digest } => {
-                    if stream {
-                        for line in summary::lines(&digest) {
-                            serde_json::to_writer(&mut *out, &line)?;
-                            writeln!(out)?;
+        // `--format json`: each file's object goes to a spool as soon as the file is done.
+        let files_json = (self.format == BatchFormat::Json).then(|| Mutex::new(Spool::default()));
+        scan::run(
+            &items,
+            opts,
+            files_json.as_ref(),
+            &mut |done| -> anyhow::Result<()> {
+                match done {
+                    Done::File { mut digest } => {
+                        if stream {
+                            for line in summary::lines(&digest) {
+                                serde_json::to_writer(&mut *out, &line)?;
+                                writeln!(out)?;
+                            }
+                            // A consumer (`| jq`, a bot) sees each file as soon as it is done.
+                            out.flush()?;
+                            // Only what the exit status needs.
+                            digest
+                                .findings
+                                .retain(|f| self.fail_on.is_some_and(|t| f.severity >= t));
+                            digest.findings.truncate(1);
                         }
-                        // A consumer (`| jq`, a bot) sees each file as soon as it is done.
-                        out.flush()?;
-                        // Only what the exit status needs.
-                        digest
-                            .findings
-                            .retain(|f| self.fail_on.is_some_and(|t| f.severity >= t));
-                        digest.findings.truncate(1);
+                        digests.push(digest);
                     }
-                    files_json.extend(json);
-                    digests.push(digest);
+                    Done::Skipped(k) => skipped.push(k),
                 }
-                Done::Skipped(k) => skipped.push(k),
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let s = summarize(&digests, &skipped, self.fail_on, shard);
         if !stream {
-            self.write(out, &s, &digests, &files_json, &skipped)?;
+            let mut files = match files_json {
+                Some(m) => Files::Spooled(m.into_inner().unwrap_or_else(|p| p.into_inner())),
+                None => Files::Values(&[]),
+            };
+            if let Files::Spooled(spool) = &mut files
+                && let Some(e) = spool.take_file_error()
+            {
+                eprintln!(
+                    "tlsdiag: no temporary file for the JSON report ({e}); its files are kept in memory"
+                );
+            }
+            self.write(out, &s, &digests, files, &skipped)?;
         }
         Ok(s.exit_status)
     }
@@ -558,7 +581,7 @@ impl Batch {
         out: &mut Output,
         s: &Summary,
         digests: &[FileDigest],
-        files_json: &[serde_json::Value],
+        files_json: Files<'_>,
         skipped: &[Skip],
     ) -> anyhow::Result<()> {
         match self.format {
@@ -568,11 +591,17 @@ impl Batch {
             BatchFormat::Markdown => {
                 out.write_all(markdown::render(s, digests, skipped, self.all).as_bytes())?
             }
-            BatchFormat::Json => {
-                let doc = summary::BatchDocument::new(s, files_json, skipped);
-                serde_json::to_writer_pretty(&mut *out, &doc)?;
-                writeln!(out)?;
-            }
+            BatchFormat::Json => match files_json {
+                Files::Values(files) => {
+                    let doc = summary::BatchDocument::new(s, files, skipped);
+                    serde_json::to_writer_pretty(&mut *out, &doc)?;
+                    writeln!(out)?;
+                }
+                Files::Spooled(mut files) => {
+                    document::write_batch_document(&mut *out, s, &mut files, skipped)
+                        .context("writing the JSON report")?
+                }
+            },
             BatchFormat::Jsonl => {
                 for d in digests {
                     for line in summary::lines(d) {
@@ -584,6 +613,13 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// The file objects of a batch's JSON report: read from reports (`merge`), or spooled as a
+/// scan went (`scan`).
+enum Files<'a> {
+    Values(&'a [serde_json::Value]),
+    Spooled(Spool),
 }
 
 /// Where a batch report goes: stdout, or a temporary file beside `--output` that is renamed

@@ -1,4 +1,5 @@
-//! The `--format json` document, written as files are analysed, in bounded memory.
+//! The `--format json` documents of `analyze` and `scan`, written as files are analysed, in
+//! bounded memory.
 //!
 //! The document lists each file's counters (packets, streams, warnings: known only once the
 //! whole file is read) before its connections, and the connections in `tcp.stream` order,
@@ -7,11 +8,17 @@
 //! as they come into a [`Spool`] (memory up to [`SPOOL_MEMORY`], then an unnamed temporary
 //! file), with 24 bytes per connection kept in memory to find them again, and copied out in
 //! stream order once the file is done. Before, every connection's report was kept until the
-//! end (~1.7 KiB each: 135 MiB peak RSS on the 1 GiB benchmark).
+//! end (~1.7 KiB each: 132-152 MiB peak RSS on the 1 GiB benchmark, 32 MiB now).
 //!
-//! The bytes are those of `serde_json::to_writer_pretty` on [`super::json::document`] (a test
-//! holds them equal): each piece is rendered by serde with [`Pretty`], serde's pretty
-//! printer started at the depth the piece sits at.
+//! `scan` does the same for each file (a [`Spool`] per worker thread), writes the file's whole
+//! object into one more spool keyed by the file's place in the list, and writes its document
+//! ([`write_batch_document`]) once the summary is known. Before, a scan kept each file's
+//! reports while it was analysed and its object as a `serde_json::Value` (in every format;
+//! 630-646 MiB peak RSS scanning the 1 GiB benchmark, 53-56 MiB now).
+//!
+//! The bytes are those of `serde_json::to_writer_pretty` on [`super::json::document`] and on
+//! [`super::summary::BatchDocument`] (tests hold them equal): each piece is rendered by serde
+//! with `Pretty`, serde's pretty printer started at the depth the piece sits at.
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
@@ -19,6 +26,7 @@ use std::io::{self, Seek, Write};
 use serde::Serialize;
 
 use super::json::{self, Document, TOOL};
+use super::summary::{Skip, Summary};
 use super::{ConnReport, FileReport};
 
 /// How much rendered JSON a [`Spool`] keeps in memory before it moves to a temporary file.
@@ -27,18 +35,20 @@ pub const SPOOL_MEMORY: usize = 1 << 20;
 /// The most bytes read from the spool's file at once when copying it out.
 const READ_AT_ONCE: usize = 1 << 20;
 
-/// Where one connection's rendered bytes are in a [`Spool`].
+/// Where one piece's bytes are in a [`Spool`].
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    stream: u64,
+    /// What the pieces are sorted by: a connection's stream, a scanned file's place in the list.
+    key: u64,
     /// Offset in the spool: the file's bytes, then the memory's.
     at: u64,
     len: u64,
 }
 
-/// Rendered connections of one file, in the order they were finalised, kept in memory up to a
-/// limit and then in an unnamed temporary file (in `TMPDIR`; deleted when closed, whatever
-/// happens to the process).
+/// Rendered pieces of a document (a file's connections, a scan's file objects) in the order
+/// they were made, kept in memory up to a limit and then in an unnamed temporary file (in
+/// `TMPDIR`; deleted when closed, whatever happens to the process), and written out sorted by
+/// their keys.
 pub struct Spool {
     limit: usize,
     memory: Vec<u8>,
@@ -48,6 +58,8 @@ pub struct Spool {
     entries: Vec<Entry>,
     /// Set when no temporary file could be made: the rest stays in memory.
     no_file: Option<io::Error>,
+    /// The first piece that could not be spooled: copying out fails with it.
+    broken: Option<String>,
 }
 
 impl Default for Spool {
@@ -66,10 +78,11 @@ impl Spool {
             in_file: 0,
             entries: Vec::new(),
             no_file: None,
+            broken: None,
         }
     }
 
-    /// Connections spooled so far.
+    /// Pieces spooled so far.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -90,16 +103,43 @@ impl Spool {
 
     /// Renders connection `c` (as an element of a file's `connections`) into the spool.
     pub fn push(&mut self, c: &ConnReport) -> io::Result<()> {
+        // A connection is small: rendered straight into memory, then moved as a whole.
         let start = self.memory.len();
         if let Err(e) = pretty(&mut self.memory, CONN_DEPTH, &json::conn(c, None)) {
             self.memory.truncate(start);
             return Err(e);
         }
         self.entries.push(Entry {
-            stream: c.stream,
+            key: c.stream,
             at: self.in_file + start as u64,
             len: (self.memory.len() - start) as u64,
         });
+        self.spill_if_full()
+    }
+
+    /// One piece of any size, written by `render`, sorted by `key` when copied out. What is in
+    /// memory moves to the file as it is written past the limit. A piece whose `render` fails
+    /// is not listed, and copying out then fails with that error (a document would miss it).
+    pub fn push_with(
+        &mut self,
+        key: u64,
+        render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let at = self.in_file + self.memory.len() as u64;
+        let mut w = Appender {
+            spool: self,
+            written: 0,
+        };
+        if let Err(e) = render(&mut w) {
+            self.broken.get_or_insert_with(|| e.to_string());
+            return Err(e);
+        }
+        let len = w.written;
+        self.entries.push(Entry { key, at, len });
+        self.spill_if_full()
+    }
+
+    fn spill_if_full(&mut self) -> io::Result<()> {
         if self.memory.len() >= self.limit {
             self.spill()?;
         }
@@ -129,51 +169,81 @@ impl Spool {
         Ok(())
     }
 
-    /// Hands each connection's bytes to `each` in `tcp.stream` order, then empties the spool.
-    fn drain_sorted(
+    /// Writes every piece to `out` in key order, each after what `before` writes (given the
+    /// piece's rank), then empties the spool. Pieces read from the file come in reads of up
+    /// to `READ_AT_ONCE` bytes: several pieces that follow each other in the file at once (a
+    /// batch of connections was spooled in stream order), a larger one in parts.
+    pub fn drain_sorted(
         &mut self,
-        each: &mut dyn FnMut(usize, &[u8]) -> io::Result<()>,
+        out: &mut dyn Write,
+        before: &mut dyn FnMut(usize, &mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
-        // Each batch is already in stream order: mostly sorted runs.
-        self.entries.sort_unstable_by_key(|e| e.stream);
+        if let Some(e) = self.broken.take() {
+            self.discard()?;
+            return Err(io::Error::other(format!(
+                "a piece could not be spooled: {e}"
+            )));
+        }
+        // Mostly sorted runs: cheap to sort.
+        self.entries.sort_unstable_by_key(|e| e.key);
+        if self.file.is_some() {
+            // Every piece in the file (none half in memory).
+            self.spill()?;
+        }
         let mut buf: Vec<u8> = Vec::new();
         // The file's bytes in `buf`: [from, from + buf.len()).
         let mut from = 0u64;
         for (i, e) in self.entries.iter().enumerate() {
-            let bytes: &[u8] = if e.at >= self.in_file {
+            before(i, out)?;
+            let end = e.at + e.len;
+            if e.at >= self.in_file {
                 let start = usize::try_from(e.at - self.in_file).map_err(too_big)?;
-                let end = start + usize::try_from(e.len).map_err(too_big)?;
-                self.memory.get(start..end).ok_or_else(lost)?
-            } else {
-                let end = e.at + e.len;
-                if !(e.at >= from && end <= from + buf.len() as u64) {
-                    // Read this entry and, as far as the buffer goes, the ones after it that
-                    // follow it in the file (a batch was written in stream order).
-                    let mut to = end;
-                    for n in self.entries.iter().skip(i + 1) {
-                        if n.at != to
-                            || n.at >= self.in_file
-                            || n.at + n.len - e.at > READ_AT_ONCE as u64
-                        {
-                            break;
-                        }
-                        to = n.at + n.len;
-                    }
-                    let file = self.file.as_ref().ok_or_else(lost)?;
-                    buf.resize(usize::try_from(to - e.at).map_err(too_big)?, 0);
-                    read_at(file, &mut buf, e.at)?;
-                    from = e.at;
+                let stop = usize::try_from(end - self.in_file).map_err(too_big)?;
+                out.write_all(self.memory.get(start..stop).ok_or_else(lost)?)?;
+                continue;
+            }
+            let file = self.file.as_ref().ok_or_else(lost)?;
+            if end > self.in_file {
+                return Err(lost());
+            }
+            if e.len > READ_AT_ONCE as u64 {
+                // A large piece: in parts, through the buffer.
+                let mut at = e.at;
+                while at < end {
+                    let n = (end - at).min(READ_AT_ONCE as u64);
+                    buf.resize(usize::try_from(n).map_err(too_big)?, 0);
+                    read_at(file, &mut buf, at)?;
+                    out.write_all(&buf)?;
+                    at += n;
                 }
-                let start = usize::try_from(e.at - from).map_err(too_big)?;
-                let end = start + usize::try_from(e.len).map_err(too_big)?;
-                buf.get(start..end).ok_or_else(lost)?
-            };
-            each(i, bytes)?;
+                buf.clear();
+                continue;
+            }
+            if !(e.at >= from && end <= from + buf.len() as u64) {
+                // This piece and, as far as the buffer goes, the ones after it in key order
+                // that follow it in the file.
+                let mut to = end;
+                for n in self.entries.iter().skip(i + 1) {
+                    if n.at != to
+                        || n.at + n.len > self.in_file
+                        || n.at + n.len - e.at > READ_AT_ONCE as u64
+                    {
+                        break;
+                    }
+                    to = n.at + n.len;
+                }
+                buf.resize(usize::try_from(to - e.at).map_err(too_big)?, 0);
+                read_at(file, &mut buf, e.at)?;
+                from = e.at;
+            }
+            let start = usize::try_from(e.at - from).map_err(too_big)?;
+            let stop = usize::try_from(end - from).map_err(too_big)?;
+            out.write_all(buf.get(start..stop).ok_or_else(lost)?)?;
         }
         self.discard()
     }
 
-    /// Empties the spool (its file, if any, is kept for the next file's connections).
+    /// Empties the spool (its file, if any, is kept for what is spooled next).
     pub fn discard(&mut self) -> io::Result<()> {
         self.entries.clear();
         self.memory.clear();
@@ -182,6 +252,25 @@ impl Spool {
             f.rewind()?;
         }
         self.in_file = 0;
+        Ok(())
+    }
+}
+
+/// Writes into a [`Spool`], moving its memory to the file past the limit as it goes.
+struct Appender<'a> {
+    spool: &'a mut Spool,
+    written: u64,
+}
+
+impl Write for Appender<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.spool.memory.extend_from_slice(buf);
+        self.written += buf.len() as u64;
+        self.spool.spill_if_full()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -322,6 +411,26 @@ fn head_of<T: Serialize>(value: &T, base: usize, empty_tail: &[u8]) -> io::Resul
     }
 }
 
+/// Writes a file object (`head`, whose last field is an empty `connections`, with the
+/// connections in `spool` in its place) as an element of a document's `files`, from its
+/// opening brace on. Empties the spool.
+pub fn write_file_object<T: Serialize>(
+    out: &mut dyn Write,
+    head: &T,
+    spool: &mut Spool,
+) -> io::Result<()> {
+    out.write_all(&head_of(head, FILE_DEPTH, b"[]\n    }")?)?;
+    if spool.is_empty() {
+        return out.write_all(b"[]\n    }");
+    }
+    out.write_all(b"[")?;
+    spool.drain_sorted(out, &mut |i, out| {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        out.write_all(CONN_INDENT)
+    })?;
+    out.write_all(b"\n      ]\n    }")
+}
+
 /// Writes the document: [`DocumentWriter::begin`], one [`DocumentWriter::file`] per file,
 /// [`DocumentWriter::finish`].
 pub struct DocumentWriter<W: Write> {
@@ -346,23 +455,11 @@ impl<W: Write> DocumentWriter<W> {
     pub fn file(&mut self, r: &FileReport, spool: &mut Spool) -> io::Result<()> {
         let mut head = json::file(r);
         head.connections = Vec::new();
-        let sep: &[u8] = if self.files == 0 { b"\n" } else { b",\n" };
-        self.out.write_all(sep)?;
-        self.out.write_all(FILE_INDENT)?;
         self.out
-            .write_all(&head_of(&head, FILE_DEPTH, b"[]\n    }")?)?;
+            .write_all(if self.files == 0 { b"\n" } else { b",\n" })?;
+        self.out.write_all(FILE_INDENT)?;
         self.files += 1;
-        if spool.is_empty() {
-            return self.out.write_all(b"[]\n    }");
-        }
-        self.out.write_all(b"[")?;
-        let out = &mut self.out;
-        spool.drain_sorted(&mut |i, bytes| {
-            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            out.write_all(CONN_INDENT)?;
-            out.write_all(bytes)
-        })?;
-        self.out.write_all(b"\n      ]\n    }")
+        write_file_object(&mut self.out, &head, spool)
     }
 
     /// Ends the document (with its final line feed) and hands the writer back.
@@ -374,6 +471,35 @@ impl<W: Write> DocumentWriter<W> {
         })?;
         Ok(self.out)
     }
+}
+
+/// Writes the `scan --format json` document ([`super::summary::BatchDocument`]'s bytes, with
+/// its final line feed) whose `files` are the file objects in `files` (each spooled by
+/// [`write_file_object`], keyed by its place in the list).
+pub fn write_batch_document(
+    out: &mut dyn Write,
+    summary: &Summary,
+    files: &mut Spool,
+    skipped: &[Skip],
+) -> io::Result<()> {
+    out.write_all(b"{\n  \"tool\": ")?;
+    pretty(&mut *out, 1, &TOOL)?;
+    out.write_all(b",\n  \"summary\": ")?;
+    pretty(&mut *out, 1, summary)?;
+    out.write_all(b",\n  \"files\": ")?;
+    if files.is_empty() {
+        out.write_all(b"[]")?;
+    } else {
+        out.write_all(b"[")?;
+        files.drain_sorted(out, &mut |i, out| {
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            out.write_all(FILE_INDENT)
+        })?;
+        out.write_all(b"\n  ]")?;
+    }
+    out.write_all(b",\n  \"skipped\": ")?;
+    pretty(&mut *out, 1, skipped)?;
+    out.write_all(b"\n}\n")
 }
 
 #[cfg(test)]
@@ -485,35 +611,121 @@ mod tests {
         }
     }
 
-    /// The file is reused from one file's connections to the next, and read back in pieces
-    /// no larger than the read limit (here many connections per read, and one per read).
+    /// Pieces of every size (empty, around the read limit, several times it, each with its
+    /// own bytes), spooled out of key order under limits that keep them in memory, move them
+    /// to the file whole, or cut them between memory and file as they are written, come back
+    /// in key order, each after its separator; the spool is reused three times.
     #[test]
-    fn a_spool_reads_back_what_it_wrote() {
-        let reports = fixtures();
-        let Some(r) = reports.iter().max_by_key(|r| r.connections.len()) else {
-            panic!("no fixtures");
+    fn a_spool_gives_back_what_it_was_given_in_key_order() {
+        let sizes = [
+            0,
+            1,
+            700,
+            READ_AT_ONCE - 1,
+            READ_AT_ONCE,
+            READ_AT_ONCE + 1,
+            3 * READ_AT_ONCE + 7,
+            5,
+            64 * 1024,
+        ];
+        let piece = |key: usize, len: usize| -> Vec<u8> {
+            (0..len).map(|j| (key * 31 + j % 251) as u8).collect()
         };
-        let mut spool = Spool::with_limit(0);
-        for round in 0..3 {
-            for c in r.connections.iter().rev() {
-                assert!(spool.push(c).is_ok());
+        for limit in [0, 1_000, READ_AT_ONCE / 2, SPOOL_MEMORY, usize::MAX] {
+            let mut spool = Spool::with_limit(limit);
+            for round in 0..3 {
+                // Keys given in a scrambled order; small pieces in runs, as batches are.
+                let order: Vec<usize> = (0..sizes.len())
+                    .map(|k| (k * 4 + round) % sizes.len())
+                    .collect();
+                for &k in &order {
+                    let Some(&len) = sizes.get(k) else { continue };
+                    let bytes = piece(k, len);
+                    assert!(spool.push_with(k as u64, |w| w.write_all(&bytes)).is_ok());
+                }
+                assert_eq!(spool.len(), sizes.len());
+                let mut got = Vec::new();
+                assert!(
+                    spool
+                        .drain_sorted(&mut got, &mut |i, w| write!(w, "<{i}>"))
+                        .is_ok()
+                );
+                let mut want = Vec::new();
+                for (k, &len) in sizes.iter().enumerate() {
+                    want.extend_from_slice(format!("<{k}>").as_bytes());
+                    want.extend(piece(k, len));
+                }
+                assert!(
+                    got == want,
+                    "limit {limit}, round {round}: {} bytes against {}",
+                    got.len(),
+                    want.len()
+                );
+                assert!(spool.is_empty());
+                assert_eq!(spool.spilled(), limit < usize::MAX, "limit {limit}");
             }
-            assert_eq!(spool.len(), r.connections.len());
-            let mut got = Vec::new();
+        }
+    }
+
+    /// The batch document written from a spool of file objects is serde's rendering of
+    /// [`BatchDocument`] over the same objects as values (what `merge` writes).
+    #[test]
+    fn the_batch_document_is_serdes() {
+        use crate::report::summary::{BatchDocument, FileDigest, file_value, summarize};
+        let reports = fixtures();
+        let skipped = vec![Skip {
+            path: "notes.txt".into(),
+            reason: "text \"quoted\"".into(),
+        }];
+        for take in [0, 1, reports.len()] {
+            let some = reports.get(..take).unwrap_or_default();
+            let mut values = Vec::new();
+            let mut digests = Vec::new();
+            let mut files = Spool::with_limit(4096);
+            let mut conns = Spool::with_limit(0);
+            for (i, r) in some.iter().enumerate() {
+                let size = Some(1000 + i as u64);
+                let Ok(v) = file_value(r, size) else {
+                    panic!("value");
+                };
+                let Ok(d) = FileDigest::from_json(&v) else {
+                    panic!("digest");
+                };
+                digests.push(d);
+                values.push(v);
+                let mut head = r.clone();
+                head.connections = Vec::new();
+                let Ok(head) = file_value(&head, size) else {
+                    panic!("head");
+                };
+                for c in r.connections.iter().rev() {
+                    assert!(conns.push(c).is_ok());
+                }
+                assert!(
+                    files
+                        .push_with(i as u64, |w| write_file_object(w, &head, &mut conns))
+                        .is_ok()
+                );
+            }
+            let s = summarize(
+                &digests,
+                &skipped,
+                Some(crate::rules::Severity::Error),
+                None,
+            );
+            let mut want = Vec::new();
             assert!(
-                spool
-                    .drain_sorted(&mut |i, b| {
-                        got.push((i, b.to_vec()));
-                        Ok(())
-                    })
+                serde_json::to_writer_pretty(&mut want, &BatchDocument::new(&s, &values, &skipped))
                     .is_ok()
             );
-            assert_eq!(got.len(), r.connections.len(), "round {round}");
-            for ((i, bytes), c) in got.iter().zip(&r.connections) {
-                let mut want = Vec::new();
-                assert!(pretty(&mut want, CONN_DEPTH, &json::conn(c, None)).is_ok());
-                assert_eq!(bytes, &want, "round {round}, connection {i}");
-            }
+            want.push(b'\n');
+            let mut got = Vec::new();
+            assert!(write_batch_document(&mut got, &s, &mut files, &skipped).is_ok());
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{take} files"
+            );
         }
     }
 }

@@ -1,11 +1,14 @@
 //! The batch model behind `scan` and `merge`: many files, one report.
 //!
-//! Each file is first rendered as its JSON file object (the `analyze` schema of
-//! [`super::json`], plus `size`), and everything else is computed from those objects: a
-//! [`FileDigest`] per file (what the summaries need: counts, errors, findings), the [`Summary`],
-//! the human summary, the JSONL finding lines and the Markdown report. `merge` reads the same
-//! objects back from JSON reports, so a merge of shards and the unsharded scan go through one
-//! code path and print the same bytes.
+//! Each file is rendered as its JSON file object (the `analyze` schema of [`super::json`],
+//! plus `size`), and everything else is computed from what those objects say: a [`FileDigest`]
+//! per file (what the summaries need: counts, errors, findings), the [`Summary`], the human
+//! summary, the JSONL finding lines and the Markdown report. `merge` reads the same objects
+//! back from JSON reports, so a merge of shards and the unsharded scan go through one code
+//! path and print the same bytes. A scan never holds a file's connections: it reads the file
+//! object without them, and each connection's object as it is finalised
+//! ([`FileDigest::add_conn`]); with `--format json` the objects go to a spool
+//! ([`super::document`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -119,50 +122,74 @@ impl FileDigest {
     /// Reads a JSON file object (from this run or from a report being merged).
     pub fn from_json(v: &Value) -> Result<FileDigest, String> {
         let f = InFile::deserialize(v).map_err(|e| format!("not a tlsdiag file object: {e}"))?;
-        let mut findings = Vec::new();
-        for c in f.connections {
-            for x in c.findings {
-                let severity = Severity::parse(&x.severity).ok_or_else(|| {
-                    format!(
-                        "{}: tcp.stream {}: unknown severity `{}`",
-                        f.path, c.stream, x.severity
-                    )
-                })?;
-                findings.push(FindingDigest {
-                    stream: c.stream,
-                    client: c.client.clone(),
-                    server: c.server.clone(),
-                    sni: c.sni.clone(),
-                    rule: x.rule,
-                    severity,
-                    summary: x.summary,
-                    frames: x.frames,
-                    time: x.time,
-                    evidence: x.evidence,
-                    filter: x.filter,
-                });
-            }
-        }
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(a.stream.cmp(&b.stream))
-                .then(a.frames.first().cmp(&b.frames.first()))
-        });
-        Ok(FileDigest {
-            connections: v
-                .get("connections")
-                .and_then(Value::as_array)
-                .map_or(0, |a| a.len() as u64),
+        let mut d = FileDigest {
             path: f.path,
             size: f.size,
             format: f.format,
             compressed: f.compressed,
             packets: f.packets,
+            connections: 0,
             warnings: f.warnings,
             error: f.error,
-            findings,
-        })
+            findings: Vec::new(),
+        };
+        for c in f.connections {
+            d.add(c)?;
+        }
+        d.sort_findings();
+        Ok(d)
+    }
+
+    /// Adds one connection of the file, as it is analysed (a scan does not keep the file's
+    /// connections): read from its JSON object as [`FileDigest::from_json`] reads it, so that a
+    /// scan and a merge of its report agree. Call [`FileDigest::sort_findings`] once all are in.
+    pub fn add_conn(&mut self, c: &super::ConnReport) -> Result<(), String> {
+        if c.findings.is_empty() {
+            // All a connection without findings gives.
+            self.connections += 1;
+            return Ok(());
+        }
+        let v = serde_json::to_value(super::json::conn(c, None))
+            .map_err(|e| format!("{}: cannot render the report: {e}", self.path))?;
+        let c = InConn::deserialize(v)
+            .map_err(|e| format!("{}: not a tlsdiag connection object: {e}", self.path))?;
+        self.add(c)
+    }
+
+    fn add(&mut self, c: InConn) -> Result<(), String> {
+        self.connections += 1;
+        for x in c.findings {
+            let severity = Severity::parse(&x.severity).ok_or_else(|| {
+                format!(
+                    "{}: tcp.stream {}: unknown severity `{}`",
+                    self.path, c.stream, x.severity
+                )
+            })?;
+            self.findings.push(FindingDigest {
+                stream: c.stream,
+                client: c.client.clone(),
+                server: c.server.clone(),
+                sni: c.sni.clone(),
+                rule: x.rule,
+                severity,
+                summary: x.summary,
+                frames: x.frames,
+                time: x.time,
+                evidence: x.evidence,
+                filter: x.filter,
+            });
+        }
+        Ok(())
+    }
+
+    /// Worst first, then by stream and first frame (a connection's findings in their order).
+    pub fn sort_findings(&mut self) {
+        self.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.stream.cmp(&b.stream))
+                .then(a.frames.first().cmp(&b.frames.first()))
+        });
     }
 
     pub fn count(&self, s: Severity) -> usize {

@@ -16,16 +16,15 @@ pub mod walk;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
-
-use crate::analyze::analyze_collect;
+use crate::analyze::{Options, analyze_with};
 use crate::filter::Filter;
 use crate::report::FileReport;
+use crate::report::document::{Spool, write_file_object};
 use crate::report::summary::{FileDigest, Skip, clean, file_value};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shard::Shard;
 use sniff::{Sniffed, named_like_capture, sniff};
 use walk::{Item, Kind, WalkOptions};
@@ -38,8 +37,6 @@ pub struct ScanOptions {
     pub jobs: usize,
     pub shard: Option<Shard>,
     pub filter: Filter,
-    /// Keep each file's whole JSON object (for `--format json`); else only its digest.
-    pub keep_json: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
 }
@@ -49,8 +46,6 @@ pub struct ScanOptions {
 pub enum Done {
     /// A file that was analysed, or could not be.
     File {
-        /// The JSON file object, when [`ScanOptions::keep_json`].
-        json: Option<Value>,
         digest: FileDigest,
     },
     Skipped(Skip),
@@ -66,10 +61,13 @@ pub fn plan(operands: &[std::path::PathBuf], opts: &ScanOptions) -> Vec<Item> {
 }
 
 /// Analyses the planned items and calls `on_done` for each, in order. Stops early only when
-/// `on_done` fails (e.g. the output pipe closed).
+/// `on_done` fails (e.g. the output pipe closed). With `files_json` (for `--format json`), each
+/// file's JSON object (the `analyze` schema plus `size`) is written there as soon as the file
+/// is done, keyed by its place in `items`: no file's connections are kept in memory.
 pub fn run<E>(
     items: &[Item],
     opts: &ScanOptions,
+    files_json: Option<&Mutex<Spool>>,
     on_done: &mut dyn FnMut(Done) -> Result<(), E>,
 ) -> Result<(), E> {
     let jobs = if opts.jobs == 0 {
@@ -89,6 +87,8 @@ pub fn run<E>(
     let done_count = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Done)>();
     let worker = |tx: mpsc::Sender<(usize, Done)>| {
+        // This thread's connections of the file it is on, for `files_json`.
+        let mut conns = Spool::default();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = items.get(i) else { break };
@@ -102,7 +102,7 @@ pub fn run<E>(
                 );
                 bar.set_message(tail(&clean(&name), 40));
             }
-            let done = process(item, opts);
+            let done = process(i, item, opts, files_json, &mut conns);
             let n = done_count.fetch_add(1, Ordering::Relaxed) + 1;
             bar.set_prefix(format!("{n}/{} files", items.len()));
             bar.inc(item.size.unwrap_or(0));
@@ -179,66 +179,135 @@ fn tail(s: &str, max: usize) -> String {
     format!("…{rest}")
 }
 
-/// Analyses one item (never panics: a panic in the analysis becomes the file's error).
-fn process(item: &Item, opts: &ScanOptions) -> Done {
-    let report = match &item.kind {
+/// Analyses one item (never panics: a panic in the analysis becomes the file's error), the
+/// `index`th of the list. The file's connections are digested (and, with `files_json`,
+/// rendered into `conns`) as they are finalised, never all kept.
+fn process(
+    index: usize,
+    item: &Item,
+    opts: &ScanOptions,
+    files_json: Option<&Mutex<Spool>>,
+    conns: &mut Spool,
+) -> Done {
+    let json = files_json.is_some();
+    let (report, streamed) = match &item.kind {
         Kind::Skipped(reason) => return skip(item, reason.clone()),
-        Kind::Error(e) => FileReport {
-            path: item.display.clone(),
-            error: Some(e.clone()),
-            ..FileReport::default()
-        },
+        Kind::Error(e) => (
+            FileReport {
+                path: item.display.clone(),
+                error: Some(e.clone()),
+                ..FileReport::default()
+            },
+            Ok(FileDigest::default()),
+        ),
         Kind::Found => match sniff(&item.path) {
             Sniffed::NotCapture(reason) if !named_like_capture(&item.path) => {
                 return skip(item, reason);
             }
-            _ => analyse(item, opts),
+            _ => analyse(item, opts, json, conns),
         },
-        Kind::Operand => analyse(item, opts),
+        Kind::Operand => analyse(item, opts, json, conns),
     };
-    let json = match file_value(&report, item.size) {
+    let failed = |error: String, conns: &mut Spool| {
+        let _ = conns.discard();
+        file_error(index, item, error, files_json)
+    };
+    let streamed = match streamed {
+        Ok(d) => d,
+        Err(e) => return failed(format!("{}: {e}", item.display), conns),
+    };
+    // The file object without its connections: its counters, and what the digest reads.
+    let head = match file_value(&report, item.size) {
         Ok(v) => v,
         Err(e) => {
-            return file_error(
-                item,
+            return failed(
                 format!("{}: cannot render the report: {e}", item.display),
-                opts,
+                conns,
             );
         }
     };
-    match FileDigest::from_json(&json) {
-        Ok(digest) => Done::File {
-            json: opts.keep_json.then_some(json),
-            digest,
-        },
-        Err(e) => file_error(item, format!("{}: {e}", item.display), opts),
+    let mut digest = match FileDigest::from_json(&head) {
+        Ok(d) => d,
+        Err(e) => return failed(format!("{}: {e}", item.display), conns),
+    };
+    digest.connections = streamed.connections;
+    digest.findings = streamed.findings;
+    digest.sort_findings();
+    if let Some(files) = files_json {
+        let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = files.push_with(index as u64, |w| write_file_object(w, &head, conns)) {
+            drop(files);
+            return failed(
+                format!("{}: cannot spool the report: {e}", item.display),
+                conns,
+            );
+        }
     }
+    Done::File { digest }
 }
 
-fn analyse(item: &Item, opts: &ScanOptions) -> FileReport {
-    match catch_unwind(AssertUnwindSafe(|| {
-        let mut r = analyze_collect(&item.path);
-        opts.filter.file(&mut r);
-        r
-    })) {
-        Ok(mut r) => {
+/// Analyses a file, streaming: its report's counters (no connections), and its connections'
+/// count and findings (a digest without the file's facts); with `json`, each connection also
+/// rendered into `conns`. A panic becomes the report's error, with nothing streamed.
+fn analyse(
+    item: &Item,
+    opts: &ScanOptions,
+    json: bool,
+    conns: &mut Spool,
+) -> (FileReport, Result<FileDigest, String>) {
+    let mut digest = FileDigest {
+        path: item.display.clone(),
+        ..FileDigest::default()
+    };
+    let mut failure: Option<String> = None;
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        analyze_with(&item.path, &Options::default(), &mut |_, c| {
+            let Some(c) = opts.filter.conn(c) else { return };
+            if failure.is_some() {
+                return;
+            }
+            if let Err(e) = digest.add_conn(&c) {
+                failure = Some(e);
+            } else if json && let Err(e) = conns.push(&c) {
+                failure = Some(format!("cannot spool the report: {e}"));
+            }
+        })
+    }));
+    match run {
+        Ok(Ok(mut r)) => {
             r.path.clone_from(&item.display);
-            r
+            (r, failure.map_or(Ok(digest), Err))
+        }
+        Ok(Err(e)) => {
+            // As `analyze`: a file that cannot be read lists no connections.
+            let _ = conns.discard();
+            (
+                FileReport {
+                    path: item.display.clone(),
+                    error: Some(e.to_string()),
+                    ..FileReport::default()
+                },
+                Ok(FileDigest::default()),
+            )
         }
         Err(panic) => {
+            let _ = conns.discard();
             let msg = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            FileReport {
-                path: item.display.clone(),
-                error: Some(format!(
-                    "{}: internal error while analysing this file ({msg}); please report it with the capture",
-                    item.display
-                )),
-                ..FileReport::default()
-            }
+            (
+                FileReport {
+                    path: item.display.clone(),
+                    error: Some(format!(
+                        "{}: internal error while analysing this file ({msg}); please report it with the capture",
+                        item.display
+                    )),
+                    ..FileReport::default()
+                },
+                Ok(FileDigest::default()),
+            )
         }
     }
 }
@@ -250,15 +319,15 @@ fn skip(item: &Item, reason: String) -> Done {
     })
 }
 
-fn file_error(item: &Item, error: String, opts: &ScanOptions) -> Done {
+fn file_error(index: usize, item: &Item, error: String, files_json: Option<&Mutex<Spool>>) -> Done {
     let digest = FileDigest {
         path: item.display.clone(),
         size: item.size,
         error: Some(error.clone()),
         ..FileDigest::default()
     };
-    let json = opts.keep_json.then(|| {
-        serde_json::json!({
+    if let Some(files) = files_json {
+        let v = serde_json::json!({
             "path": item.display,
             "size": item.size,
             "format": null,
@@ -269,9 +338,15 @@ fn file_error(item: &Item, error: String, opts: &ScanOptions) -> Done {
             "warnings": [],
             "error": error,
             "connections": [],
-        })
-    });
-    Done::File { json, digest }
+        });
+        let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
+        // If even this cannot be spooled, the document fails with the spool's error when it is
+        // written (the digest has the file's error either way).
+        let _ = files.push_with(index as u64, |w| {
+            write_file_object(w, &v, &mut Spool::with_limit(usize::MAX))
+        });
+    }
+    Done::File { digest }
 }
 
 #[cfg(test)]
