@@ -334,7 +334,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all,
             fail_on,
         } => {
-            let m = merge(&reports);
+            let mut m = merge(&reports, format == BatchFormat::Json);
             for p in &m.problems {
                 eprintln!("tlsdiag: merge: {p}");
             }
@@ -349,13 +349,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 s.exit_status = 2;
             }
             let mut out = Output::open(output.as_deref())?;
-            batch.write(
-                &mut out,
-                &s,
-                &m.digests,
-                Files::Values(&m.files),
-                &m.skipped,
-            )?;
+            batch.write(&mut out, &s, &m.digests, &mut m.files, &m.skipped)?;
             out.finish()?;
             Ok(ExitCode::from(s.exit_status))
         }
@@ -559,18 +553,10 @@ impl Batch {
         )?;
         let s = summarize(&digests, &skipped, self.fail_on, shard);
         if !stream {
-            let mut files = match files_json {
-                Some(m) => Files::Spooled(m.into_inner().unwrap_or_else(|p| p.into_inner())),
-                None => Files::Values(&[]),
-            };
-            if let Files::Spooled(spool) = &mut files
-                && let Some(e) = spool.take_file_error()
-            {
-                eprintln!(
-                    "tlsdiag: no temporary file for the JSON report ({e}); its files are kept in memory"
-                );
-            }
-            self.write(out, &s, &digests, files, &skipped)?;
+            let mut files = files_json
+                .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+                .unwrap_or_default();
+            self.write(out, &s, &digests, &mut files, &skipped)?;
         }
         Ok(s.exit_status)
     }
@@ -581,7 +567,7 @@ impl Batch {
         out: &mut Output,
         s: &Summary,
         digests: &[FileDigest],
-        files_json: Files<'_>,
+        files_json: &mut Spool,
         skipped: &[Skip],
     ) -> anyhow::Result<()> {
         match self.format {
@@ -591,17 +577,15 @@ impl Batch {
             BatchFormat::Markdown => {
                 out.write_all(markdown::render(s, digests, skipped, self.all).as_bytes())?
             }
-            BatchFormat::Json => match files_json {
-                Files::Values(files) => {
-                    let doc = summary::BatchDocument::new(s, files, skipped);
-                    serde_json::to_writer_pretty(&mut *out, &doc)?;
-                    writeln!(out)?;
+            BatchFormat::Json => {
+                if let Some(e) = files_json.take_file_error() {
+                    eprintln!(
+                        "tlsdiag: no temporary file for the JSON report ({e}); its files were kept in memory"
+                    );
                 }
-                Files::Spooled(mut files) => {
-                    document::write_batch_document(&mut *out, s, &mut files, skipped)
-                        .context("writing the JSON report")?
-                }
-            },
+                document::write_batch_document(&mut *out, s, files_json, skipped)
+                    .context("writing the JSON report")?
+            }
             BatchFormat::Jsonl => {
                 for d in digests {
                     for line in summary::lines(d) {
@@ -613,13 +597,6 @@ impl Batch {
         }
         Ok(())
     }
-}
-
-/// The file objects of a batch's JSON report: read from reports (`merge`), or spooled as a
-/// scan went (`scan`).
-enum Files<'a> {
-    Values(&'a [serde_json::Value]),
-    Spooled(Spool),
 }
 
 /// Where a batch report goes: stdout, or a temporary file beside `--output` that is renamed

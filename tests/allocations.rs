@@ -5,7 +5,7 @@
 //! log, decrypted (into one reused buffer) with it. And per connection, the benchmark's
 //! seed (268 real connections of 31 kinds) costs a bounded number of allocations each. And a
 //! flood of unanswered SYNs, held as their headers, costs little memory per connection, and so
-//! does each connection of the `--format json` document.
+//! does each connection of the `--format json` document and of a merge.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -323,4 +323,63 @@ fn the_json_document_keeps_little_per_connection() {
          (the analysis alone {alone})"
     );
     assert!(per <= 200, "{per} bytes per further connection");
+}
+
+/// `tlsdiag merge` read each report whole, as text and then as a JSON value (795 MiB peak RSS
+/// for the 1 GiB benchmark's 143 MB report, ~9 KiB per connection); now it reads a report as
+/// it streams, each connection's object digested and
+/// spooled in turn. A report of a flood of unanswered SYNs (connections without findings, so
+/// the digest keeps nothing per connection) is merged: what 10,000 more connections cost is the
+/// merge's own per-connection memory.
+#[test]
+fn a_merge_keeps_little_per_connection() {
+    use tlsdiag::report::document::{DocumentWriter, Spool};
+    let report = |n: u32| {
+        let capture = syn_flood(n);
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        let mut doc = DocumentWriter::begin(f.as_file_mut()).expect("begin");
+        let mut spool = Spool::default();
+        let r = tlsdiag::analyze::analyze_with(capture.path(), &ONE_THREAD, &mut |_, c| {
+            spool.push(&c).expect("spooled")
+        })
+        .expect("analysed");
+        doc.file(&r, &mut spool).expect("written");
+        doc.finish().expect("finished");
+        f
+    };
+    let (small, large) = (report(10_000), report(20_000));
+    let merge_peak = |path: &Path| {
+        peak_of(|| {
+            let mut m = tlsdiag::merge::merge(&[path.to_path_buf()], true);
+            assert!(m.problems.is_empty(), "{:?}", m.problems);
+            // Written nowhere, counted.
+            let mut out = std::io::BufWriter::new(Counted(0));
+            let s = tlsdiag::report::summary::summarize(&m.digests, &m.skipped, None, None);
+            tlsdiag::report::document::write_batch_document(&mut out, &s, &mut m.files, &m.skipped)
+                .expect("written");
+            let written = out.into_inner().map_or(0, |c| c.0);
+            (m.digests.first().map(|d| d.connections), written)
+        })
+    };
+    let _warm = merge_peak(small.path());
+    let (a, (na, _)) = merge_peak(small.path());
+    let (b, (nb, bytes)) = merge_peak(large.path());
+    assert_eq!((na, nb), (Some(10_000), Some(20_000)));
+    assert!(bytes > 20_000 * 500, "{bytes} bytes written");
+    let per = (b - a) / 10_000;
+    eprintln!("peak bytes: merging 10,000 connections {a}, 20,000 {b}: {per} per further one");
+    assert!(per <= 100, "{per} bytes per further connection");
+}
+
+/// A writer that only counts.
+struct Counted(usize);
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -243,6 +243,25 @@ impl Spool {
         self.discard()
     }
 
+    /// Forgets the pieces after the first `n` (their bytes stay, unread).
+    pub fn truncate(&mut self, n: usize) {
+        self.entries.truncate(n);
+    }
+
+    /// Gives every piece the key `keys[its key]` (pieces whose key is not an index of `keys`
+    /// are forgotten): pieces spooled in one order, written in another.
+    pub fn rekey(&mut self, keys: &[u64]) {
+        self.entries.retain_mut(
+            |e| match usize::try_from(e.key).ok().and_then(|k| keys.get(k)) {
+                Some(&k) => {
+                    e.key = k;
+                    true
+                }
+                None => false,
+            },
+        );
+    }
+
     /// Empties the spool (its file, if any, is kept for what is spooled next).
     pub fn discard(&mut self) -> io::Result<()> {
         self.entries.clear();
@@ -298,11 +317,13 @@ fn read_at(mut f: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
 }
 
 /// The depth of a connection object: document → files → file → connections → here.
-const CONN_DEPTH: usize = 4;
+pub(crate) const CONN_DEPTH: usize = 4;
 const CONN_INDENT: &[u8] = b"        ";
 /// The depth of a file object: document → files → here.
-const FILE_DEPTH: usize = 2;
+pub(crate) const FILE_DEPTH: usize = 2;
 const FILE_INDENT: &[u8] = b"    ";
+/// The indentation of a file object's fields.
+const FIELD_INDENT: &[u8] = b"      ";
 
 /// serde_json's pretty printer (two spaces a level, `": "` after keys, empty arrays and
 /// objects as `[]` and `{}`) for a value that sits `base` levels deep in the document: its
@@ -392,7 +413,11 @@ impl serde_json::ser::Formatter for Pretty {
 }
 
 /// Writes `value` as serde's pretty printer does, at `base` levels deep.
-fn pretty<W: Write, T: Serialize + ?Sized>(out: W, base: usize, value: &T) -> io::Result<()> {
+pub(crate) fn pretty<W: Write, T: Serialize + ?Sized>(
+    out: W,
+    base: usize,
+    value: &T,
+) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(out, Pretty::at(base));
     value.serialize(&mut ser).map_err(io::Error::from)
 }
@@ -420,15 +445,48 @@ pub fn write_file_object<T: Serialize>(
     spool: &mut Spool,
 ) -> io::Result<()> {
     out.write_all(&head_of(head, FILE_DEPTH, b"[]\n    }")?)?;
+    write_connections(out, spool)?;
+    out.write_all(b"\n    }")
+}
+
+/// A file object given as its fields in their order, the one at `connections` (its place
+/// among them) written from `spool` instead of from its value; as [`write_file_object`] writes
+/// it. Empties the spool.
+pub fn write_file_fields(
+    out: &mut dyn Write,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    connections: Option<usize>,
+    spool: &mut Spool,
+) -> io::Result<()> {
+    if fields.is_empty() {
+        return out.write_all(b"{}");
+    }
+    out.write_all(b"{")?;
+    for (i, (key, value)) in fields.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        out.write_all(FIELD_INDENT)?;
+        pretty(&mut *out, 0, key)?;
+        out.write_all(b": ")?;
+        if connections == Some(i) {
+            write_connections(out, spool)?;
+        } else {
+            pretty(&mut *out, FILE_DEPTH + 1, value)?;
+        }
+    }
+    out.write_all(b"\n    }")
+}
+
+/// The `connections` array of a file object, from `spool`. Empties it.
+fn write_connections(out: &mut dyn Write, spool: &mut Spool) -> io::Result<()> {
     if spool.is_empty() {
-        return out.write_all(b"[]\n    }");
+        return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
     spool.drain_sorted(out, &mut |i, out| {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
         out.write_all(CONN_INDENT)
     })?;
-    out.write_all(b"\n      ]\n    }")
+    out.write_all(b"\n      ]")
 }
 
 /// Writes the document: [`DocumentWriter::begin`], one [`DocumentWriter::file`] per file,

@@ -156,6 +156,12 @@ impl FileDigest {
         self.add(c)
     }
 
+    /// Adds one connection given as its JSON object (from a report being merged).
+    pub fn add_conn_json(&mut self, v: &Value) -> Result<(), String> {
+        let c = InConn::deserialize(v).map_err(|e| format!("not a tlsdiag file object: {e}"))?;
+        self.add(c)
+    }
+
     fn add(&mut self, c: InConn) -> Result<(), String> {
         self.connections += 1;
         for x in c.findings {
