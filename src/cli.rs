@@ -334,7 +334,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all,
             fail_on,
         } => {
-            let mut m = merge(&reports, format == BatchFormat::Json);
+            let mut m = merge(&reports, format == BatchFormat::Json).map_err(anyhow::Error::msg)?;
             for p in &m.problems {
                 eprintln!("tlsdiag: merge: {p}");
             }
@@ -547,6 +547,7 @@ impl Batch {
                         digests.push(digest);
                     }
                     Done::Skipped(k) => skipped.push(k),
+                    Done::Fatal(e) => anyhow::bail!(e),
                 }
                 Ok(())
             },

@@ -126,17 +126,29 @@ struct Sink<'a> {
     /// One file's connections.
     conns: &'a mut Spool,
     report: Report,
+    /// A spool that could not be written: the merge stops (not the report's fault).
+    fatal: Option<io::Error>,
+}
+
+/// Why a report gave nothing.
+enum ReadError {
+    /// The report could not be read or is not one.
+    Report(String),
+    /// A temporary file could not be written: the merge cannot go on.
+    Run(String),
 }
 
 /// Reads one report (`-` is standard input) into `sink`.
-fn read(path: &Path, sink: &mut Sink<'_>) -> Result<(), String> {
+fn read(path: &Path, sink: &mut Sink<'_>) -> Result<(), ReadError> {
     let name = path.display();
     if path.as_os_str() == "-" {
         read_from(&name, io::stdin().lock(), sink)
     } else {
         match std::fs::File::open(path) {
             Ok(f) => read_from(&name, io::BufReader::with_capacity(1 << 16, f), sink),
-            Err(e) => Err(format!("{name}: cannot read: {e} (at byte offset 0)")),
+            Err(e) => Err(ReadError::Report(format!(
+                "{name}: cannot read: {e} (at byte offset 0)"
+            ))),
         }
     }
 }
@@ -145,7 +157,7 @@ fn read_from<R: BufRead>(
     name: &dyn fmt::Display,
     input: R,
     sink: &mut Sink<'_>,
-) -> Result<(), String> {
+) -> Result<(), ReadError> {
     // serde_json reads a reader a byte at a time: generic, so that each byte is a direct call.
     let mut counting = Counting::new(input);
     let mut de = serde_json::Deserializer::from_reader(&mut counting);
@@ -153,6 +165,12 @@ fn read_from<R: BufRead>(
         .deserialize(&mut de)
         .and_then(|()| de.end());
     drop(de);
+    if let Some(e) = sink.fatal.take() {
+        return Err(ReadError::Run(format!(
+            "cannot write a temporary file (in {}) while reading {name}: {e}",
+            std::env::temp_dir().display()
+        )));
+    }
     if let Err(e) = res {
         let at = if e.is_io() {
             counting.offset
@@ -164,12 +182,14 @@ fn read_from<R: BufRead>(
         } else {
             "not valid JSON"
         };
-        return Err(format!("{name}: {what}: {e} (at byte offset {at})"));
+        return Err(ReadError::Report(format!(
+            "{name}: {what}: {e} (at byte offset {at})"
+        )));
     }
     if !sink.report.saw_files {
-        return Err(format!(
+        return Err(ReadError::Report(format!(
             "{name}: not a tlsdiag JSON report (no `files` array; make it with `scan --format json`) (at byte offset 0)"
-        ));
+        )));
     }
     Ok(())
 }
@@ -278,12 +298,15 @@ impl<'de> Shapes<'de> for FileSeed<'_, '_> {
         while let Some(key) = map.next_key::<String>()? {
             if key == "connections" {
                 // A later `connections` replaces an earlier one, as in a JSON value.
-                sink.conns.discard().map_err(serde::de::Error::custom)?;
+                if let Err(e) = sink.conns.discard() {
+                    return Err(stop(&mut sink.fatal, e));
+                }
                 streamed = Streamed::default();
                 let v = map.next_value_seed(ConnsSeed {
                     conns: &mut *sink.conns,
                     streamed: &mut streamed,
                     spool: sink.files.is_some(),
+                    fatal: &mut sink.fatal,
                 })?;
                 // In its place; an array's elements are in the spool.
                 fields.insert(key, v);
@@ -292,7 +315,7 @@ impl<'de> Shapes<'de> for FileSeed<'_, '_> {
                 fields.insert(key, v);
             }
         }
-        file_done(sink, self.index, fields, streamed).map_err(serde::de::Error::custom)
+        file_done(sink, self.index, fields, streamed).map_err(|e| stop(&mut sink.fatal, e))
     }
     fn other(self, v: Value) {
         // Not an object: the same problem a whole value gives.
@@ -323,6 +346,15 @@ struct ConnsSeed<'s> {
     conns: &'s mut Spool,
     streamed: &'s mut Streamed,
     spool: bool,
+    fatal: &'s mut Option<io::Error>,
+}
+
+/// Ends the reading of a report because a spool failed (kept in `fatal`, which the merge
+/// reports as its own error).
+fn stop<E: serde::de::Error>(fatal: &mut Option<io::Error>, e: io::Error) -> E {
+    let msg = e.to_string();
+    fatal.get_or_insert(e);
+    E::custom(msg)
 }
 
 impl<'de> DeserializeSeed<'de> for ConnsSeed<'_> {
@@ -341,10 +373,10 @@ impl<'de> Shapes<'de> for ConnsSeed<'_> {
             if self.streamed.bad.is_none() && self.streamed.digest.add_conn_json(&c).is_err() {
                 self.streamed.bad = Some(c.clone());
             }
-            if self.spool {
-                self.conns
-                    .push_with(k, |w| pretty(w, CONN_DEPTH, &c))
-                    .map_err(serde::de::Error::custom)?;
+            if self.spool
+                && let Err(e) = self.conns.push_with(k, |w| pretty(w, CONN_DEPTH, &c))
+            {
+                return Err(stop(self.fatal, e));
             }
             k += 1;
         }
@@ -459,15 +491,29 @@ impl<'de, T: Shapes<'de>> Visitor<'de> for AnyValue<T> {
 
 /// Merges the reports at `paths`; with `keep_files`, the merged file objects are in
 /// [`Merged::files`] (for `--format json`), else only their digests are kept. A report is
-/// read as it streams: no file's connections are all held in memory.
-pub fn merge(paths: &[PathBuf], keep_files: bool) -> Merged {
-    let mut m = Merged::default();
+/// read as it streams: no file's connections are all held in memory. Fails only when a
+/// temporary file cannot be written (the inputs' problems are in [`Merged::problems`]).
+pub fn merge(paths: &[PathBuf], keep_files: bool) -> Result<Merged, String> {
+    merge_with(paths, keep_files, Spool::default(), Spool::default())
+}
+
+/// [`merge`] with the spools it uses: `files` for the merged file objects, `conns` for one
+/// file's connections.
+fn merge_with(
+    paths: &[PathBuf],
+    keep_files: bool,
+    files: Spool,
+    mut conns: Spool,
+) -> Result<Merged, String> {
+    let mut m = Merged {
+        files,
+        ..Merged::default()
+    };
     // path → (report it came from, its key in m.files)
     let mut kept: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut digests: Vec<FileDigest> = Vec::new();
     let mut skipped: BTreeSet<Skip> = BTreeSet::new();
     let mut shards: BTreeMap<u64, Vec<(u64, String)>> = BTreeMap::new();
-    let mut conns = Spool::default();
     for p in paths {
         let name = p.display().to_string();
         let before = m.files.len();
@@ -478,15 +524,20 @@ pub fn merge(paths: &[PathBuf], keep_files: bool) -> Merged {
             first_key: digests.len() as u64,
             conns: &mut conns,
             report: Report::default(),
+            fatal: None,
         };
         let res = read(p, &mut sink);
         let report = sink.report;
-        if let Err(e) = res {
-            // Nothing from a report that could not be read to its end.
-            m.files.truncate(before);
-            let _ = conns.discard();
-            m.problems.push(e);
-            continue;
+        match res {
+            Ok(()) => {}
+            Err(ReadError::Run(e)) => return Err(e),
+            Err(ReadError::Report(e)) => {
+                // Nothing from a report that could not be read to its end.
+                m.files.truncate(before);
+                let _ = conns.discard();
+                m.problems.push(e);
+                continue;
+            }
         }
         m.problems.extend(report.problems);
         if let Some(s) = report.shard {
@@ -560,12 +611,13 @@ pub fn merge(paths: &[PathBuf], keep_files: bool) -> Merged {
     }
     m.files.rekey(&rank);
     m.skipped = skipped.into_iter().collect();
-    m
+    Ok(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::FileReport;
 
     #[test]
     fn offsets_from_lines() {
@@ -578,5 +630,52 @@ mod tests {
         // Further back than two lines: the bytes read.
         assert_eq!(c.byte_offset(1, 1), t.len() as u64);
         assert_eq!(c.byte_offset(9, 9), t.len() as u64);
+    }
+
+    /// A temporary file that cannot be written stops the merge with its own error; the
+    /// report being read is not blamed for it.
+    #[test]
+    fn a_spool_that_cannot_be_written_stops_the_merge() {
+        let (Some(full_files), Some(full_conns)) = (Spool::full(0), Spool::full(0)) else {
+            eprintln!("no /dev/full here: skipped");
+            return;
+        };
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("temp dir: {e}"),
+        };
+        let report = dir.path().join("r.json");
+        let reports: Vec<FileReport> = crate::analyze::fixture_captures()
+            .iter()
+            .take(5)
+            .map(|p| crate::analyze::analyze_collect(p))
+            .collect();
+        let mut text = Vec::new();
+        assert!(
+            serde_json::to_writer_pretty(&mut text, &crate::report::json::document(&reports))
+                .is_ok()
+        );
+        assert!(std::fs::write(&report, &text).is_ok());
+        let paths = [report];
+        // As it should be: no problem.
+        match merge(&paths, true) {
+            Ok(m) => {
+                assert!(m.problems.is_empty(), "{:?}", m.problems);
+                assert_eq!(m.digests.len(), 5);
+            }
+            Err(e) => panic!("{e}"),
+        }
+        for (files, conns) in [
+            (full_files, Spool::default()),
+            (Spool::default(), full_conns),
+        ] {
+            match merge_with(&paths, true, files, conns) {
+                Ok(m) => panic!("merged with a spool that cannot write: {:?}", m.problems),
+                Err(e) => {
+                    assert!(e.contains("cannot write a temporary file"), "{e}");
+                    assert!(!e.contains("not valid JSON"), "{e}");
+                }
+            }
+        }
     }
 }

@@ -350,7 +350,7 @@ fn a_merge_keeps_little_per_connection() {
     let (small, large) = (report(10_000), report(20_000));
     let merge_peak = |path: &Path| {
         peak_of(|| {
-            let mut m = tlsdiag::merge::merge(&[path.to_path_buf()], true);
+            let mut m = tlsdiag::merge::merge(&[path.to_path_buf()], true).expect("merged");
             assert!(m.problems.is_empty(), "{:?}", m.problems);
             // Written nowhere, counted.
             let mut out = std::io::BufWriter::new(Counted(0));

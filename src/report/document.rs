@@ -82,6 +82,16 @@ impl Spool {
         }
     }
 
+    /// A spool whose file is `/dev/full` (every write fails: a full disk), for tests; `None`
+    /// where there is no such device.
+    #[cfg(test)]
+    pub(crate) fn full(limit: usize) -> Option<Self> {
+        let f = File::options().write(true).open("/dev/full").ok()?;
+        let mut s = Spool::with_limit(limit);
+        s.file = Some(f);
+        Some(s)
+    }
+
     /// Pieces spooled so far.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -163,10 +173,25 @@ impl Spool {
                 }
             },
         };
-        file.write_all(&self.memory)?;
+        if let Err(e) = file.write_all(&self.memory) {
+            // Part of it may be in the file: no later offset could be trusted.
+            self.broken.get_or_insert_with(|| e.to_string());
+            return Err(e);
+        }
         self.in_file += self.memory.len() as u64;
         self.memory.clear();
         Ok(())
+    }
+
+    /// Fails if a piece could not be spooled (checked before a document is begun, so that a
+    /// failed spool writes nothing).
+    pub fn check(&self) -> io::Result<()> {
+        match &self.broken {
+            Some(e) => Err(io::Error::other(format!(
+                "the temporary file of the JSON report could not be written: {e}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Writes every piece to `out` in key order, each after what `before` writes (given the
@@ -178,15 +203,13 @@ impl Spool {
         out: &mut dyn Write,
         before: &mut dyn FnMut(usize, &mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
-        if let Some(e) = self.broken.take() {
+        if let Err(e) = self.check() {
             self.discard()?;
-            return Err(io::Error::other(format!(
-                "a piece could not be spooled: {e}"
-            )));
+            return Err(e);
         }
         // Mostly sorted runs: cheap to sort.
         self.entries.sort_unstable_by_key(|e| e.key);
-        if self.file.is_some() {
+        if self.in_file > 0 {
             // Every piece in the file (none half in memory).
             self.spill()?;
         }
@@ -262,7 +285,8 @@ impl Spool {
         );
     }
 
-    /// Empties the spool (its file, if any, is kept for what is spooled next).
+    /// Empties the spool (its file, if any, is kept for what is spooled next), and forgets a
+    /// failure once the file is empty again.
     pub fn discard(&mut self) -> io::Result<()> {
         self.entries.clear();
         self.memory.clear();
@@ -271,6 +295,7 @@ impl Spool {
             f.rewind()?;
         }
         self.in_file = 0;
+        self.broken = None;
         Ok(())
     }
 }
@@ -490,29 +515,37 @@ fn write_connections(out: &mut dyn Write, spool: &mut Spool) -> io::Result<()> {
 }
 
 /// Writes the document: [`DocumentWriter::begin`], one [`DocumentWriter::file`] per file,
-/// [`DocumentWriter::finish`].
+/// [`DocumentWriter::finish`]. Nothing is written before the first file is complete, so a run
+/// that fails while spooling its first file prints no half document.
 pub struct DocumentWriter<W: Write> {
     out: W,
     files: usize,
 }
 
 impl<W: Write> DocumentWriter<W> {
-    /// Writes the document's head, up to its list of files.
-    pub fn begin(mut out: W) -> io::Result<Self> {
+    pub fn begin(out: W) -> io::Result<Self> {
+        Ok(DocumentWriter { out, files: 0 })
+    }
+
+    /// The document's head, up to its list of files.
+    fn head(&mut self) -> io::Result<()> {
         let doc = Document {
             tool: TOOL,
             files: Vec::new(),
         };
-        out.write_all(&head_of(&doc, 0, b"[]\n}")?)?;
-        out.write_all(b"[")?;
-        Ok(DocumentWriter { out, files: 0 })
+        self.out.write_all(&head_of(&doc, 0, b"[]\n}")?)?;
+        self.out.write_all(b"[")
     }
 
     /// Writes one file: `r`'s counters (its own `connections` are not read) and the
     /// connections in `spool`, in stream order. Empties the spool.
     pub fn file(&mut self, r: &FileReport, spool: &mut Spool) -> io::Result<()> {
+        spool.check()?;
         let mut head = json::file(r);
         head.connections = Vec::new();
+        if self.files == 0 {
+            self.head()?;
+        }
         self.out
             .write_all(if self.files == 0 { b"\n" } else { b",\n" })?;
         self.out.write_all(FILE_INDENT)?;
@@ -522,11 +555,12 @@ impl<W: Write> DocumentWriter<W> {
 
     /// Ends the document (with its final line feed) and hands the writer back.
     pub fn finish(mut self) -> io::Result<W> {
-        self.out.write_all(if self.files == 0 {
-            b"]\n}\n"
+        if self.files == 0 {
+            self.head()?;
+            self.out.write_all(b"]\n}\n")?;
         } else {
-            b"\n  ]\n}\n"
-        })?;
+            self.out.write_all(b"\n  ]\n}\n")?;
+        }
         Ok(self.out)
     }
 }
@@ -540,6 +574,7 @@ pub fn write_batch_document(
     files: &mut Spool,
     skipped: &[Skip],
 ) -> io::Result<()> {
+    files.check()?;
     out.write_all(b"{\n  \"tool\": ")?;
     pretty(&mut *out, 1, &TOOL)?;
     out.write_all(b",\n  \"summary\": ")?;
@@ -723,6 +758,68 @@ mod tests {
                 assert_eq!(spool.spilled(), limit < usize::MAX, "limit {limit}");
             }
         }
+    }
+
+    /// A spool that cannot write (a full disk) says so, and a document over it is not begun:
+    /// nothing is written. The analysis's own document is not begun either.
+    #[test]
+    fn a_spool_that_cannot_write_fails_and_nothing_is_written() {
+        let Some(mut spool) = Spool::full(0) else {
+            eprintln!("no /dev/full here: skipped");
+            return;
+        };
+        let reports = fixtures();
+        let Some(r) = reports.iter().find(|r| !r.connections.is_empty()) else {
+            panic!("no connections in the fixtures");
+        };
+        let Some(c) = r.connections.first() else {
+            panic!("no connection");
+        };
+        assert!(spool.push(c).is_err());
+        assert!(spool.check().is_err());
+        let mut out = Vec::new();
+        let s = crate::report::summary::summarize(&[], &[], None, None);
+        assert!(write_batch_document(&mut out, &s, &mut spool, &[]).is_err());
+        assert!(out.is_empty(), "{} bytes written", out.len());
+        let Some(mut spool) = Spool::full(0) else {
+            return;
+        };
+        assert!(spool.push_with(0, |w| w.write_all(b"{}")).is_err());
+        let mut doc = match DocumentWriter::begin(Vec::new()) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(doc.file(r, &mut spool).is_err());
+        assert!(doc.out.is_empty(), "{} bytes written", doc.out.len());
+    }
+
+    /// A large piece written in small writes moves to the file as it goes: memory never grows
+    /// far past the limit (a piece kept whole would have grown it to 4 MB).
+    #[test]
+    fn a_large_piece_does_not_sit_in_memory() {
+        let limit = 64 * 1024;
+        let mut spool = Spool::with_limit(limit);
+        let chunk = [7u8; 4096];
+        assert!(
+            spool
+                .push_with(0, |w| {
+                    for _ in 0..1_000 {
+                        w.write_all(&chunk)?;
+                    }
+                    Ok(())
+                })
+                .is_ok()
+        );
+        assert!(spool.spilled());
+        assert!(
+            spool.memory.capacity() <= 2 * (limit + chunk.len()),
+            "{} bytes of memory",
+            spool.memory.capacity()
+        );
+        let mut out = Vec::new();
+        assert!(spool.drain_sorted(&mut out, &mut |_, _| Ok(())).is_ok());
+        assert_eq!(out.len(), 4_096_000);
+        assert!(out.iter().all(|&b| b == 7));
     }
 
     /// The batch document written from a spool of file objects is serde's rendering of

@@ -14,6 +14,7 @@ pub mod sniff;
 pub mod walk;
 
 use std::collections::BTreeMap;
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -49,6 +50,9 @@ pub enum Done {
         digest: FileDigest,
     },
     Skipped(Skip),
+    /// The run cannot go on: the JSON report's temporary file could not be written (a full
+    /// disk). Not a fault of the file being read, so not reported as its error.
+    Fatal(String),
 }
 
 /// Lists the operands and keeps the shard's slice.
@@ -103,6 +107,10 @@ pub fn run<E>(
                 bar.set_message(tail(&clean(&name), 40));
             }
             let done = process(i, item, opts, files_json, &mut conns);
+            if matches!(done, Done::Fatal(_)) {
+                // No further file is worth reading; this one's turn ends the run.
+                stop.store(true, Ordering::Relaxed);
+            }
             let n = done_count.fetch_add(1, Ordering::Relaxed) + 1;
             bar.set_prefix(format!("{n}/{} files", items.len()));
             bar.inc(item.size.unwrap_or(0));
@@ -136,6 +144,11 @@ pub fn run<E>(
         let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
         let mut want = 0usize;
         for (i, done) in rx.iter() {
+            if let Done::Fatal(_) = done {
+                // Whatever its turn: the run ends here (a file before it may never come).
+                stop.store(true, Ordering::Relaxed);
+                return on_done(done);
+            }
             pending.insert(i, done);
             while let Some(d) = pending.remove(&want) {
                 want += 1;
@@ -214,7 +227,8 @@ fn process(
     };
     let streamed = match streamed {
         Ok(d) => d,
-        Err(e) => return failed(format!("{}: {e}", item.display), conns),
+        Err(Failure::File(e)) => return failed(format!("{}: {e}", item.display), conns),
+        Err(Failure::Run(e)) => return fatal(&item.display, e, conns),
     };
     // The file object without its connections: its counters, and what the digest reads.
     let head = match file_value(&report, item.size) {
@@ -237,13 +251,27 @@ fn process(
         let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = files.push_with(index as u64, |w| write_file_object(w, &head, conns)) {
             drop(files);
-            return failed(
-                format!("{}: cannot spool the report: {e}", item.display),
-                conns,
-            );
+            return fatal(&item.display, e, conns);
         }
     }
     Done::File { digest }
+}
+
+/// Why a file's digest could not be made.
+enum Failure {
+    /// Its report could not be read back (the file's error).
+    File(String),
+    /// Its connections could not be spooled (the run's error).
+    Run(io::Error),
+}
+
+/// The scan stops: `display`'s connections could not be spooled.
+fn fatal(display: &str, e: io::Error, conns: &mut Spool) -> Done {
+    let _ = conns.discard();
+    Done::Fatal(format!(
+        "cannot write the JSON report's temporary file (in {}) while reading {display}: {e}",
+        std::env::temp_dir().display()
+    ))
 }
 
 /// Analyses a file, streaming: its report's counters (no connections), and its connections'
@@ -254,12 +282,12 @@ fn analyse(
     opts: &ScanOptions,
     json: bool,
     conns: &mut Spool,
-) -> (FileReport, Result<FileDigest, String>) {
+) -> (FileReport, Result<FileDigest, Failure>) {
     let mut digest = FileDigest {
         path: item.display.clone(),
         ..FileDigest::default()
     };
-    let mut failure: Option<String> = None;
+    let mut failure: Option<Failure> = None;
     let run = catch_unwind(AssertUnwindSafe(|| {
         analyze_with(&item.path, &Options::default(), &mut |_, c| {
             let Some(c) = opts.filter.conn(c) else { return };
@@ -267,9 +295,9 @@ fn analyse(
                 return;
             }
             if let Err(e) = digest.add_conn(&c) {
-                failure = Some(e);
+                failure = Some(Failure::File(e));
             } else if json && let Err(e) = conns.push(&c) {
-                failure = Some(format!("cannot spool the report: {e}"));
+                failure = Some(Failure::Run(e));
             }
         })
     }));
@@ -340,11 +368,12 @@ fn file_error(index: usize, item: &Item, error: String, files_json: Option<&Mute
             "connections": [],
         });
         let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
-        // If even this cannot be spooled, the document fails with the spool's error when it is
-        // written (the digest has the file's error either way).
-        let _ = files.push_with(index as u64, |w| {
+        if let Err(e) = files.push_with(index as u64, |w| {
             write_file_object(w, &v, &mut Spool::with_limit(usize::MAX))
-        });
+        }) {
+            drop(files);
+            return fatal(&item.display, e, &mut Spool::with_limit(usize::MAX));
+        }
     }
     Done::File { digest }
 }
@@ -352,6 +381,43 @@ fn file_error(index: usize, item: &Item, error: String, files_json: Option<&Mute
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A temporary file that cannot be written (a full disk) ends the scan with its own error:
+    /// the capture being read is not given it as its error. Whether the file's connections or
+    /// the document's file objects cannot be spooled.
+    #[test]
+    fn a_spool_that_cannot_be_written_ends_the_scan() {
+        let capture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/missing-sni-handshake-failure.pcap");
+        let opts = ScanOptions::default();
+        let items = plan(&[capture], &opts);
+        let Some(item) = items.first() else {
+            panic!("nothing planned");
+        };
+        let (Some(files), Some(conns)) = (Spool::full(0), Spool::full(0)) else {
+            eprintln!("no /dev/full here: skipped");
+            return;
+        };
+        // As it should be.
+        let good = Mutex::new(Spool::default());
+        match process(0, item, &opts, Some(&good), &mut Spool::default()) {
+            Done::File { digest } => assert!(digest.error.is_none() && digest.connections > 0),
+            other => panic!("{other:?}"),
+        }
+        let cases = [
+            (Mutex::new(Spool::default()), conns),
+            (Mutex::new(files), Spool::default()),
+        ];
+        for (files, mut conns) in cases {
+            match process(0, item, &opts, Some(&files), &mut conns) {
+                Done::Fatal(e) => assert!(
+                    e.contains("cannot write the JSON report's temporary file"),
+                    "{e}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn progress_shows_the_end_of_long_paths() {
