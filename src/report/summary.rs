@@ -149,10 +149,11 @@ impl FileDigest {
             self.connections += 1;
             return Ok(());
         }
+        // The caller names the file.
         let v = serde_json::to_value(super::json::conn(c, None))
-            .map_err(|e| format!("{}: cannot render the report: {e}", self.path))?;
-        let c = InConn::deserialize(v)
-            .map_err(|e| format!("{}: not a tlsdiag connection object: {e}", self.path))?;
+            .map_err(|e| format!("cannot render the report: {e}"))?;
+        let c =
+            InConn::deserialize(v).map_err(|e| format!("not a tlsdiag connection object: {e}"))?;
         self.add(c)
     }
 

@@ -108,7 +108,7 @@ pub fn run<E>(
             }
             let done = process(i, item, opts, files_json, &mut conns);
             if matches!(done, Done::Fatal(_)) {
-                // No further file is worth reading; this one's turn ends the run.
+                // No further file is worth reading (the receiver ends the run on it at once).
                 stop.store(true, Ordering::Relaxed);
             }
             let n = done_count.fetch_add(1, Ordering::Relaxed) + 1;
