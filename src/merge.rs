@@ -21,7 +21,7 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::report::document::{CONN_DEPTH, Spool, pretty, write_file_fields};
@@ -108,6 +108,8 @@ impl<R: Read> Read for Counting<R> {
 struct Report {
     /// (path, digest), in the report's order; their objects are the spool's last pieces.
     files: Vec<(String, FileDigest)>,
+    /// The paths in `files`, to find one given twice.
+    paths: std::collections::HashSet<String>,
     problems: Vec<String>,
     shard: Option<Value>,
     skipped: Option<Value>,
@@ -123,6 +125,8 @@ struct Sink<'a> {
     files: Option<&'a mut Spool>,
     /// Pieces in `files` before this report.
     first_key: u64,
+    /// `files.len()` before this report.
+    first_len: usize,
     /// One file's connections.
     conns: &'a mut Spool,
     report: Report,
@@ -228,7 +232,14 @@ impl<'de> Shapes<'de> for DocumentSeed<'_, '_> {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "files" => {
-                    sink.report.saw_files |= map.next_value_seed(FilesSeed(&mut *sink))?;
+                    // A later `files` replaces an earlier one, as in a JSON value.
+                    if let Some(files) = sink.files.as_deref_mut() {
+                        files.truncate(sink.first_len);
+                    }
+                    sink.report.files.clear();
+                    sink.report.paths.clear();
+                    sink.report.problems.clear();
+                    sink.report.saw_files = map.next_value_seed(FilesSeed(&mut *sink))?;
                 }
                 "summary" => {
                     let v: Value = map.next_value()?;
@@ -236,7 +247,8 @@ impl<'de> Shapes<'de> for DocumentSeed<'_, '_> {
                 }
                 "skipped" => sink.report.skipped = Some(map.next_value()?),
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    // Read (and dropped) as a value: checked as the whole document was.
+                    map.next_value::<Value>()?;
                 }
             }
         }
@@ -428,13 +440,7 @@ fn file_done(
         .kept
         .get(&digest.path)
         .map(|(from, _)| from.as_str())
-        .or_else(|| {
-            sink.report
-                .files
-                .iter()
-                .any(|(p, _)| *p == digest.path)
-                .then_some(name)
-        });
+        .or_else(|| sink.report.paths.contains(&digest.path).then_some(name));
     if let Some(first) = first {
         sink.report.problems.push(format!(
             "{} is in both {first} and {name}; kept the one from {first}",
@@ -451,6 +457,7 @@ fn file_done(
         files.push_with(key, |w| write_file_fields(w, &fields, at, conns))?;
     }
     sink.conns.discard()?;
+    sink.report.paths.insert(digest.path.clone());
     sink.report.files.push((digest.path.clone(), digest));
     Ok(())
 }
@@ -522,6 +529,7 @@ fn merge_with(
             kept: &kept,
             files: keep_files.then_some(&mut m.files),
             first_key: digests.len() as u64,
+            first_len: before,
             conns: &mut conns,
             report: Report::default(),
             fatal: None,
@@ -539,7 +547,6 @@ fn merge_with(
                 continue;
             }
         }
-        m.problems.extend(report.problems);
         if let Some(s) = report.shard {
             match serde_json::from_value::<ShardInfo>(s) {
                 Ok(s) => shards
@@ -559,6 +566,7 @@ fn merge_with(
                 }
             }
         }
+        m.problems.extend(report.problems);
         for (path, d) in report.files {
             kept.insert(path, (name.clone(), digests.len() as u64));
             digests.push(d);
