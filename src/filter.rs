@@ -11,7 +11,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::report::{ConnReport, FileReport};
+use crate::report::ConnReport;
 use crate::rules::Finding;
 use crate::rules::registry::{RULES, RuleId, Severity, lookup};
 
@@ -180,16 +180,6 @@ impl Filter {
         }
         c.findings.retain(|f| self.keeps_finding(f));
         Some(c)
-    }
-
-    /// Applies the filter to a whole file's report (its counters are facts about the file and
-    /// stay as they are).
-    pub fn file(&self, r: &mut FileReport) {
-        if self.is_empty() {
-            return;
-        }
-        let conns = std::mem::take(&mut r.connections);
-        r.connections = conns.into_iter().filter_map(|c| self.conn(c)).collect();
     }
 }
 

@@ -461,17 +461,19 @@ fn head_of<T: Serialize>(value: &T, base: usize, empty_tail: &[u8]) -> io::Resul
     }
 }
 
-/// Writes a file object (`head`, whose last field is an empty `connections`, with the
-/// connections in `spool` in its place) as an element of a document's `files`, from its
-/// opening brace on. Empties the spool.
+/// Writes a file object (`head`, with the connections in `spool` in the place of its
+/// `connections` field) as an element of a document's `files`, from its opening brace on.
+/// Empties the spool.
 pub fn write_file_object<T: Serialize>(
     out: &mut dyn Write,
     head: &T,
     spool: &mut Spool,
 ) -> io::Result<()> {
-    out.write_all(&head_of(head, FILE_DEPTH, b"[]\n    }")?)?;
-    write_connections(out, spool)?;
-    out.write_all(b"\n    }")
+    let serde_json::Value::Object(fields) = serde_json::to_value(head)? else {
+        return Err(io::Error::other("a file object that is not an object"));
+    };
+    let at = fields.keys().position(|k| k == "connections");
+    write_file_fields(out, &fields, at, spool)
 }
 
 /// A file object given as its fields in their order, the one at `connections` (its place
